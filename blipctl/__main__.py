@@ -1,0 +1,3 @@
+from blipctl.cli import main
+
+main()

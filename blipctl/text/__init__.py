@@ -1,0 +1,1 @@
+"""Text: the BLIP tokenizer and BLIP's caption cleaning."""

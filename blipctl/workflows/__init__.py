@@ -1,0 +1,1 @@
+"""Workflows: one plain `run(cfg)` function each, taking a config dataclass."""

@@ -1,0 +1,76 @@
+# bash completion for blipctl; generated from the blipctl CLI by scripts/gen_completions.py; do not edit.
+# Use: source completions/blipctl.bash
+
+_blipctl_subcommands() {
+    case "$1" in
+        "") echo "data recipes" ;;
+        "data") echo "info synth" ;;
+        "recipes") echo "list show validate" ;;
+    esac
+}
+
+_blipctl_options() {
+    case "$1" in
+        "") echo "--version -h --help" ;;
+        "data") echo "-h --help" ;;
+        "data info") echo "--json -h --help" ;;
+        "data synth") echo "-h --help --out -o --images -n --seed --noise" ;;
+        "recipes") echo "-h --help" ;;
+        "recipes list") echo "-h --help" ;;
+        "recipes show") echo "-h --help" ;;
+        "recipes validate") echo "--all -h --help" ;;
+    esac
+}
+
+_blipctl_value_kind() {
+    case "$1|$2" in
+        "data synth|--out") echo "dir" ;;
+        "data synth|-o") echo "dir" ;;
+        "data synth|--images") echo "none" ;;
+        "data synth|-n") echo "none" ;;
+        "data synth|--seed") echo "none" ;;
+        "data synth|--noise") echo "none" ;;
+    esac
+}
+
+_blipctl_argument_kind() {
+    case "$1" in
+        "data info") echo "dir" ;;
+        "data synth") echo "recipe" ;;
+        "recipes show") echo "recipe" ;;
+        "recipes validate") echo "recipe" ;;
+    esac
+}
+
+_blipctl_recipes="mini/corpus"
+
+_blipctl_complete_kind() {
+    local kind="$1" cur="$2"
+    case "$kind" in
+        dir) COMPREPLY=($(compgen -d -- "$cur")) ;;
+        file) COMPREPLY=($(compgen -f -- "$cur")) ;;
+        recipe) COMPREPLY=($(compgen -W "$_blipctl_recipes" -- "$cur") $(compgen -f -- "$cur")) ;;
+        choice:*) COMPREPLY=($(compgen -W "${kind#choice:}" -- "$cur")) ;;
+        *) COMPREPLY=() ;;
+    esac
+}
+
+_blipctl() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
+    local cmdpath="" i w kind subs
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        w="${COMP_WORDS[i]}"
+        subs=" $(_blipctl_subcommands "$cmdpath") "
+        if [[ "$w" != -* && "$subs" == *" $w "* ]]; then cmdpath="${cmdpath:+$cmdpath }$w"; fi
+    done
+    kind="$(_blipctl_value_kind "$cmdpath" "$prev")"
+    if [[ -n "$kind" ]]; then _blipctl_complete_kind "$kind" "$cur"; return; fi
+    if [[ "$cur" == -* ]]; then
+        COMPREPLY=($(compgen -W "$(_blipctl_options "$cmdpath")" -- "$cur")); return
+    fi
+    subs="$(_blipctl_subcommands "$cmdpath")"
+    if [[ -n "$subs" ]]; then COMPREPLY=($(compgen -W "$subs" -- "$cur")); return; fi
+    _blipctl_complete_kind "$(_blipctl_argument_kind "$cmdpath")" "$cur"
+}
+
+complete -o filenames -F _blipctl blipctl

@@ -1,0 +1,55 @@
+# fish completion for blipctl; generated from the blipctl CLI by scripts/gen_completions.py; do not edit.
+# Use: copy to ~/.config/fish/completions/blipctl.fish
+
+function __blipctl_path --description 'the blipctl subcommand path typed so far'
+    set -l path
+    for t in (commandline -opc)[2..-1]
+        if not string match -q -- '-*' $t; and contains -- $t (__blipctl_subcommands "$path")
+            set path (string trim -- "$path $t")
+        end
+    end
+    echo $path
+end
+
+function __blipctl_subcommands
+    switch $argv[1]
+        case ''
+            printf '%s\n' data recipes
+        case 'data'
+            printf '%s\n' info synth
+        case 'recipes'
+            printf '%s\n' list show validate
+    end
+end
+
+function __blipctl_at --argument-names want
+    test (__blipctl_path) = "$want"
+end
+
+complete -c blipctl -f
+complete -c blipctl -n '__blipctl_at ""' -a 'data' -d 'Make and inspect data sets'
+complete -c blipctl -n '__blipctl_at ""' -a 'recipes' -d 'List, show and validate YAML recipes'
+complete -c blipctl -n '__blipctl_at ""' -l version -d 'Print the version and exit'
+complete -c blipctl -n '__blipctl_at ""' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "data"' -a 'info' -d 'Print what a synthetic corpus holds, with an example of each kind of text'
+complete -c blipctl -n '__blipctl_at "data"' -a 'synth' -d 'Generate the synthetic corpus: captions, noisy web alt-text, VQA, NLVR2 and shards'
+complete -c blipctl -n '__blipctl_at "data"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "data info"' -l json -d 'Print manifest.json as it is'
+complete -c blipctl -n '__blipctl_at "data info"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "data info"' -a '(__fish_complete_directories)'
+complete -c blipctl -n '__blipctl_at "data synth"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "data synth"' -l out -s o -r -a '(__fish_complete_directories)' -d 'Output directory (output_dir=)'
+complete -c blipctl -n '__blipctl_at "data synth"' -l images -s n -r -d 'Number of images (corpus.images=)'
+complete -c blipctl -n '__blipctl_at "data synth"' -l seed -r -d 'Random seed (corpus.seed=)'
+complete -c blipctl -n '__blipctl_at "data synth"' -l noise -r -d 'Noisy web fraction (corpus.noise=)'
+complete -c blipctl -n '__blipctl_at "data synth"' -F -a 'mini/corpus'
+complete -c blipctl -n '__blipctl_at "recipes"' -a 'list' -d 'List recipe names with their one-line descriptions'
+complete -c blipctl -n '__blipctl_at "recipes"' -a 'show' -d 'Print a recipe with overrides applied and defaults filled in'
+complete -c blipctl -n '__blipctl_at "recipes"' -a 'validate' -d 'Check recipes: keys, types and every `_component_`\'s signature, building nothing'
+complete -c blipctl -n '__blipctl_at "recipes"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "recipes list"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "recipes show"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "recipes show"' -F -a 'mini/corpus'
+complete -c blipctl -n '__blipctl_at "recipes validate"' -l all -d 'Validate every recipe in recipes/'
+complete -c blipctl -n '__blipctl_at "recipes validate"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "recipes validate"' -F -a 'mini/corpus'
