@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -57,6 +58,6 @@ def _summary(corpus: Path) -> None:
 
     from blipctl.data.synth.inspect import summary_tables
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)  # pipes get full rows
     for table in summary_tables(corpus):
         console.print(table)
