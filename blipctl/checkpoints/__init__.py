@@ -1,0 +1,1 @@
+"""Checkpoint formats: transformers, original BLIP `.pth`, and blipctl's own safetensors."""

@@ -1,0 +1,102 @@
+"""transformers' BLIP format: read and write `save_pretrained` directories, and Hub ids."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from blipctl.checkpoints.keymap import KeyMap
+from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_HF
+from blipctl.errors import BlipctlError
+from blipctl.models.blip import BlipCaptioner
+from blipctl.models.med import MEDConfig
+from blipctl.models.vit import ViTConfig
+
+CAPTION_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
+                       ("decoder.", "text_decoder.bert.", BERT),
+                       ("lm_head.", "text_decoder.cls.", LM_HEAD)])
+# transformers stores the tied vocab projection too; blipctl derives it from the embeddings
+_TIED = ("text_decoder.cls.predictions.decoder.weight", "text_decoder.cls.predictions.decoder.bias")
+
+
+def vit_config(v: dict) -> ViTConfig:
+    """Our ViT config from transformers' `vision_config` (never from defaults)."""
+    _need_gelu(v, "vision_config")
+    return ViTConfig(image_size=v["image_size"], patch_size=v["patch_size"], width=v["hidden_size"],
+                     depth=v["num_hidden_layers"], heads=v["num_attention_heads"],
+                     mlp_ratio=v["intermediate_size"] / v["hidden_size"], eps=v["layer_norm_eps"])
+
+
+def med_config(t: dict) -> MEDConfig:
+    """Our MED config from transformers' `text_config`."""
+    _need_gelu(t, "text_config")
+    return MEDConfig(vocab_size=t["vocab_size"], width=t["hidden_size"], depth=t["num_hidden_layers"],
+                     heads=t["num_attention_heads"], mlp_width=t["intermediate_size"],
+                     max_positions=t["max_position_embeddings"], image_width=t["encoder_hidden_size"],
+                     eps=t["layer_norm_eps"], dropout=t.get("hidden_dropout_prob", 0.0))
+
+
+def _need_gelu(section: dict, name: str) -> None:
+    if section.get("hidden_act", "gelu") != "gelu":
+        raise BlipctlError(f"config.json {name}.hidden_act: blipctl supports gelu, "
+                           f"got {section['hidden_act']!r}")
+
+
+def read_state(directory: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a save_pretrained directory, from safetensors (or a weights-only .bin)."""
+    from safetensors.torch import load_file
+
+    files = sorted(directory.glob("*.safetensors"))
+    if files:
+        state = {}
+        for f in files:
+            state.update(load_file(f))
+        return state
+    bins = sorted(directory.glob("pytorch_model*.bin"))
+    if not bins:
+        raise BlipctlError(f"{directory}: no *.safetensors or pytorch_model.bin weights")
+    state = {}
+    for f in bins:
+        state.update(torch.load(f, map_location="cpu", weights_only=True))
+    return state
+
+
+def load_captioner(directory: Path) -> BlipCaptioner:
+    cfg = json.loads((directory / "config.json").read_text())
+    model = BlipCaptioner(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]))
+    state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
+    model.load_state_dict(CAPTION_KEYS.to_ours(state, str(directory)), strict=True)
+    return model.eval()
+
+
+def hub_or_dir(model: str) -> Path:
+    """A local directory, or a Hub id fetched (or found in the cache) respecting HF_HUB_OFFLINE."""
+    path = Path(model)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BlipctlError(f"{path}: no config.json; expected a transformers save_pretrained directory")
+        return path
+    if path.exists() or model.count("/") != 1:
+        raise BlipctlError(f"--model {model}: not a directory, and not a Hub id like "
+                           "Salesforce/blip-image-captioning-base")
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.txt"]
+    try:
+        return Path(snapshot_download(model, allow_patterns=patterns, local_files_only=True))
+    except Exception:
+        pass
+    try:
+        return Path(snapshot_download(model, allow_patterns=patterns))
+    except Exception as e:
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        why = "HF_HUB_OFFLINE is set" if offline else f"{type(e).__name__}"
+        raise BlipctlError(
+            f"--model {model}: not in the Hugging Face cache and cannot be downloaded ({why}); "
+            "pass a local checkpoint instead: --model DIR (a transformers save_pretrained "
+            "directory) or --model FILE.pth (an original BLIP checkpoint)") from None

@@ -1,0 +1,46 @@
+"""Name tables: blipctl's module names against BERT/transformers and timm/original BLIP names."""
+
+from __future__ import annotations
+
+# MED text transformer (ours) <-> BERT names, used by transformers' BLIP and by original BLIP.
+BERT = [
+    ("embed.tok.weight", "embeddings.word_embeddings.weight"),
+    ("embed.pos.weight", "embeddings.position_embeddings.weight"),
+    ("embed.ln.{w}", "embeddings.LayerNorm.{w}"),
+    ("layers.{i}.attn.q.{w}", "encoder.layer.{i}.attention.self.query.{w}"),
+    ("layers.{i}.attn.k.{w}", "encoder.layer.{i}.attention.self.key.{w}"),
+    ("layers.{i}.attn.v.{w}", "encoder.layer.{i}.attention.self.value.{w}"),
+    ("layers.{i}.attn.o.{w}", "encoder.layer.{i}.attention.output.dense.{w}"),
+    ("layers.{i}.attn.ln.{w}", "encoder.layer.{i}.attention.output.LayerNorm.{w}"),
+    ("layers.{i}.cross.q.{w}", "encoder.layer.{i}.crossattention.self.query.{w}"),
+    ("layers.{i}.cross.k.{w}", "encoder.layer.{i}.crossattention.self.key.{w}"),
+    ("layers.{i}.cross.v.{w}", "encoder.layer.{i}.crossattention.self.value.{w}"),
+    ("layers.{i}.cross.o.{w}", "encoder.layer.{i}.crossattention.output.dense.{w}"),
+    ("layers.{i}.cross.ln.{w}", "encoder.layer.{i}.crossattention.output.LayerNorm.{w}"),
+    ("layers.{i}.mlp.fc1.{w}", "encoder.layer.{i}.intermediate.dense.{w}"),
+    ("layers.{i}.mlp.fc2.{w}", "encoder.layer.{i}.output.dense.{w}"),
+    ("layers.{i}.mlp.ln.{w}", "encoder.layer.{i}.output.LayerNorm.{w}"),
+]
+
+# LM head (ours) <-> BERT's `cls.` head. The vocab projection reuses the word embeddings.
+LM_HEAD = [
+    ("dense.{w}", "predictions.transform.dense.{w}"),
+    ("ln.{w}", "predictions.transform.LayerNorm.{w}"),
+    ("bias", "predictions.bias"),
+]
+
+# ViT (ours, = timm = original BLIP) <-> transformers' BlipVisionModel.
+VIT_HF = [
+    ("cls_token", "embeddings.class_embedding"),
+    ("pos_embed", "embeddings.position_embedding"),
+    ("patch_embed.proj.{w}", "embeddings.patch_embedding.{w}"),
+    ("blocks.{i}.norm1.{w}", "encoder.layers.{i}.layer_norm1.{w}"),
+    ("blocks.{i}.attn.qkv.{w}", "encoder.layers.{i}.self_attn.qkv.{w}"),
+    ("blocks.{i}.attn.proj.{w}", "encoder.layers.{i}.self_attn.projection.{w}"),
+    ("blocks.{i}.norm2.{w}", "encoder.layers.{i}.layer_norm2.{w}"),
+    ("blocks.{i}.mlp.fc1.{w}", "encoder.layers.{i}.mlp.fc1.{w}"),
+    ("blocks.{i}.mlp.fc2.{w}", "encoder.layers.{i}.mlp.fc2.{w}"),
+    ("norm.{w}", "post_layernorm.{w}"),
+]
+
+VIT_TIMM = [(ours, ours) for ours, _ in VIT_HF]
