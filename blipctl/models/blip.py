@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blipctl.models.med import LMHead, MEDConfig, TextTransformer
+from blipctl.decode import DecodeConfig, generate
+from blipctl.models.med import KVCache, LMHead, MEDConfig, TextTransformer
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -31,3 +32,24 @@ class BlipCaptioner(nn.Module):
     def forward(self, images: torch.Tensor, ids: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.logits(self.encode_image(images), ids, mask)
+
+    @torch.no_grad()
+    def generate(self, images: torch.Tensor, prompt: torch.Tensor, cfg: DecodeConfig, eos: int,
+                 pad: int) -> torch.Tensor:
+        """images: (B, 3, S, S); prompt: (P,) ids starting with [DEC] -> (B, L) ids."""
+        image = self.encode_image(images)
+        return decode_with_image(self.decoder, self.lm_head, image, prompt, cfg, eos, pad)
+
+
+def decode_with_image(decoder: TextTransformer, head: LMHead, image: torch.Tensor,
+                      prompt: torch.Tensor, cfg: DecodeConfig, eos: int, pad: int) -> torch.Tensor:
+    """Generates from an image-grounded decoder; the image's cross-attention keys and values
+    are computed once per image and shared by its beams."""
+    cache = KVCache(len(decoder.layers))
+    emb = decoder.embed.tok.weight
+
+    def step(ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        h = decoder(ids, image=image, causal=True, cache=cache)  # (N, t, D)
+        return head(h[:, -1:], emb)[:, 0]
+
+    return generate(step, cache, prompt.expand(image.shape[0], -1), cfg, eos, pad)
