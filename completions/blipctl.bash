@@ -3,7 +3,7 @@
 
 _blipctl_subcommands() {
     case "$1" in
-        "") echo "data recipes" ;;
+        "") echo "caption data recipes" ;;
         "data") echo "info synth" ;;
         "recipes") echo "list show validate" ;;
     esac
@@ -12,6 +12,7 @@ _blipctl_subcommands() {
 _blipctl_options() {
     case "$1" in
         "") echo "--version -h --help" ;;
+        "caption") echo "-h --help --model -m --num-beams --max-length --min-length --top-p --temperature --repetition-penalty --seed --prompt --batch-size -b --dtype --device --format" ;;
         "data") echo "-h --help" ;;
         "data info") echo "--json -h --help" ;;
         "data synth") echo "-h --help --out -o --images -n --seed --noise" ;;
@@ -24,6 +25,21 @@ _blipctl_options() {
 
 _blipctl_value_kind() {
     case "$1|$2" in
+        "caption|--model") echo "none" ;;
+        "caption|-m") echo "none" ;;
+        "caption|--num-beams") echo "none" ;;
+        "caption|--max-length") echo "none" ;;
+        "caption|--min-length") echo "none" ;;
+        "caption|--top-p") echo "none" ;;
+        "caption|--temperature") echo "none" ;;
+        "caption|--repetition-penalty") echo "none" ;;
+        "caption|--seed") echo "none" ;;
+        "caption|--prompt") echo "none" ;;
+        "caption|--batch-size") echo "none" ;;
+        "caption|-b") echo "none" ;;
+        "caption|--dtype") echo "choice:fp32 bf16" ;;
+        "caption|--device") echo "none" ;;
+        "caption|--format") echo "choice:text jsonl" ;;
         "data synth|--out") echo "dir" ;;
         "data synth|-o") echo "dir" ;;
         "data synth|--images") echo "none" ;;
@@ -35,6 +51,7 @@ _blipctl_value_kind() {
 
 _blipctl_argument_kind() {
     case "$1" in
+        "caption") echo "none" ;;
         "data info") echo "dir" ;;
         "data synth") echo "recipe" ;;
         "recipes show") echo "recipe" ;;

@@ -14,7 +14,7 @@ end
 function __blipctl_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' data recipes
+            printf '%s\n' caption data recipes
         case 'data'
             printf '%s\n' info synth
         case 'recipes'
@@ -27,10 +27,25 @@ function __blipctl_at --argument-names want
 end
 
 complete -c blipctl -f
+complete -c blipctl -n '__blipctl_at ""' -a 'caption' -d 'Caption images. A bad file is reported on stderr; the rest finish; exit code 1'
 complete -c blipctl -n '__blipctl_at ""' -a 'data' -d 'Make and inspect data sets'
 complete -c blipctl -n '__blipctl_at ""' -a 'recipes' -d 'List, show and validate YAML recipes'
 complete -c blipctl -n '__blipctl_at ""' -l version -d 'Print the version and exit'
 complete -c blipctl -n '__blipctl_at ""' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "caption"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "caption"' -l model -s m -r -d 'Hub id or transformers directory'
+complete -c blipctl -n '__blipctl_at "caption"' -l num-beams -r -d 'Beam width (1: greedy)'
+complete -c blipctl -n '__blipctl_at "caption"' -l max-length -r -d 'Most tokens, prompt included'
+complete -c blipctl -n '__blipctl_at "caption"' -l min-length -r -d 'Fewest tokens, prompt included'
+complete -c blipctl -n '__blipctl_at "caption"' -l top-p -r -d 'Nucleus sampling when > 0 (BLIP: 0.9)'
+complete -c blipctl -n '__blipctl_at "caption"' -l temperature -r -d 'Sampling temperature'
+complete -c blipctl -n '__blipctl_at "caption"' -l repetition-penalty -r -d 'Penalty for repeated tokens (BLIP samples with 1.1)'
+complete -c blipctl -n '__blipctl_at "caption"' -l seed -r -d 'Seed for sampling'
+complete -c blipctl -n '__blipctl_at "caption"' -l prompt -r -d 'Text the caption continues'
+complete -c blipctl -n '__blipctl_at "caption"' -l batch-size -s b -r -d 'Images per batch'
+complete -c blipctl -n '__blipctl_at "caption"' -l dtype -r -a 'fp32 bf16' -d 'Weights and activations'
+complete -c blipctl -n '__blipctl_at "caption"' -l device -r -d 'cpu, cuda or cuda:N'
+complete -c blipctl -n '__blipctl_at "caption"' -l format -r -a 'text jsonl' -d 'text, or jsonl records'
 complete -c blipctl -n '__blipctl_at "data"' -a 'info' -d 'Print what a synthetic corpus holds, with an example of each kind of text'
 complete -c blipctl -n '__blipctl_at "data"' -a 'synth' -d 'Generate the synthetic corpus: captions, noisy web alt-text, VQA, NLVR2 and shards'
 complete -c blipctl -n '__blipctl_at "data"' -s h -l help -d 'Show help and exit'

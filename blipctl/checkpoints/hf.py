@@ -98,5 +98,5 @@ def hub_or_dir(model: str) -> Path:
         why = "HF_HUB_OFFLINE is set" if offline else f"{type(e).__name__}"
         raise BlipctlError(
             f"--model {model}: not in the Hugging Face cache and cannot be downloaded ({why}); "
-            "pass a local checkpoint instead: --model DIR (a transformers save_pretrained "
-            "directory) or --model FILE.pth (an original BLIP checkpoint)") from None
+            "pass a local checkpoint instead: --model DIR, a directory written by "
+            "transformers' save_pretrained") from None

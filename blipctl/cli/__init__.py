@@ -8,6 +8,7 @@ import typer
 
 from blipctl import __version__
 from blipctl.cli import data, recipes
+from blipctl.cli.caption import caption
 from blipctl.errors import BlipctlError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: rich formatting costs 0.3 s of imports
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command()(caption)
 app.add_typer(data.app, name="data")
 app.add_typer(recipes.app, name="recipes")
 

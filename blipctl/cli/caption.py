@@ -1,0 +1,57 @@
+"""`blipctl caption [INPUTS]...`"""
+
+from __future__ import annotations
+
+import enum
+import sys
+
+import typer
+
+from blipctl.cli.output import emit_results
+
+
+class DType(str, enum.Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    jsonl = "jsonl"
+
+
+def caption(
+    inputs: list[str] = typer.Argument(..., help="Image files, directories, globs, or - for "
+                                       "paths on stdin."),
+    model: str = typer.Option("Salesforce/blip-image-captioning-base", "--model", "-m",
+                              help="Hub id or transformers directory."),
+    num_beams: int = typer.Option(3, "--num-beams", help="Beam width (1: greedy)."),
+    max_length: int = typer.Option(20, "--max-length", help="Most tokens, prompt included."),
+    min_length: int = typer.Option(5, "--min-length", help="Fewest tokens, prompt included."),
+    top_p: float = typer.Option(0.0, "--top-p", help="Nucleus sampling when > 0 (BLIP: 0.9)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
+    repetition_penalty: float = typer.Option(1.0, "--repetition-penalty",
+                                             help="Penalty for repeated tokens (BLIP samples with 1.1)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for sampling."),
+    prompt: str = typer.Option("a picture of ", "--prompt", help="Text the caption continues."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per batch."),
+    dtype: DType = typer.Option(DType.fp32, "--dtype", help="Weights and activations."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    fmt: Format = typer.Option(Format.text, "--format", help="text, or jsonl records."),
+) -> None:
+    """Caption images. A bad file is reported on stderr; the rest finish; exit code 1."""
+    from blipctl.decode import DecodeConfig
+    from blipctl.workflows.infer import CaptionJob, expand_inputs
+    from blipctl.workflows.infer import caption as run
+
+    paths, errors = expand_inputs(inputs, sys.stdin.readlines)
+    job = CaptionJob(model=model, prompt=prompt, batch_size=batch_size, dtype=dtype.value,
+                     device=device,
+                     decode=DecodeConfig(num_beams=num_beams, max_length=max_length,
+                                         min_length=min_length, top_p=top_p,
+                                         temperature=temperature,
+                                         repetition_penalty=repetition_penalty, seed=seed))
+    failed = emit_results(lambda advance: run(paths, job, advance), len(paths), errors,
+                          fmt.value, key="caption", single=len(inputs) == 1 and len(paths) == 1)
+    if failed:
+        raise typer.Exit(1)

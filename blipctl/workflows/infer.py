@@ -1,0 +1,104 @@
+"""Inference over many images: batches, bad files reported and skipped, results in input order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blipctl.decode import DecodeConfig
+from blipctl.errors import BlipctlError
+
+
+@dataclass
+class CaptionJob:
+    model: str = "Salesforce/blip-image-captioning-base"
+    prompt: str = "a picture of "
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    batch_size: int = 8
+    dtype: str = "fp32"  # fp32 | bf16
+    device: str = "cpu"
+
+
+@dataclass
+class Result:
+    image: str
+    text: str | None = None
+    error: str | None = None
+
+
+def torch_setup(dtype: str, device: str):
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BlipctlError(f"--device {device}: CUDA is not available here")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype], torch.device(device)
+
+
+def caption(paths: list[str], job: CaptionJob,
+            advance: Callable[[int], None] = lambda n: None) -> Iterator[Result]:
+    """Captions each image; a file that cannot be read yields a Result with `error`."""
+    import torch
+
+    from blipctl.checkpoints.load import load_caption_model
+    from blipctl.data.images import load_rgb, preprocess
+    from blipctl.text.tokenizer import blip_tokenizer
+
+    dtype, device = torch_setup(job.dtype, job.device)
+    model = load_caption_model(job.model).to(device=device, dtype=dtype)
+    tok = blip_tokenizer()
+    prompt_ids = tok(job.prompt).input_ids[:-1]  # drop the trailing [SEP]
+    prompt_ids[0] = tok.bos_token_id
+    prompt = torch.tensor(prompt_ids, device=device)
+    size = model.visual.cfg.image_size
+    for start in range(0, len(paths), job.batch_size):
+        batch, pixels = [], []
+        for p in paths[start:start + job.batch_size]:
+            try:
+                pixels.append(preprocess(load_rgb(p), size))
+                batch.append(p)
+            except BlipctlError as e:
+                yield Result(p, error=str(e))
+                advance(1)
+        if not batch:
+            continue
+        images = torch.stack(pixels).to(device=device, dtype=dtype)
+        ids = model.generate(images, prompt, job.decode, eos=tok.sep_token_id, pad=tok.pad_token_id)
+        for p, row in zip(batch, ids.tolist(), strict=True):
+            yield Result(p, text=strip_prompt(tok.decode(row, skip_special_tokens=True), job.prompt))
+        advance(len(batch))
+
+
+def strip_prompt(text: str, prompt: str) -> str:
+    """The caption without the prompt it was asked to continue (as BLIP does)."""
+    p = prompt.strip().lower()
+    return text[len(p):].strip() if p and text.startswith(p) else text.strip()
+
+
+def expand_inputs(args: list[str], stdin_lines: Callable[[], list[str]]) -> tuple[list[str], list[str]]:
+    """(image paths, errors): files as given, directories recursively by image extension,
+    globs, and `-` for paths read from stdin."""
+    import glob
+
+    from blipctl.data.images import IMAGE_EXTENSIONS
+
+    paths: list[str] = []
+    errors: list[str] = []
+    for arg in args:
+        if arg == "-":
+            paths += [line.strip() for line in stdin_lines() if line.strip()]
+            continue
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                errors.append(f"{arg}: no images in this directory")
+            paths += found
+        elif p.exists() or not glob.has_magic(arg):
+            paths.append(arg)  # a missing file is reported when it is read
+        else:
+            found = sorted(glob.glob(arg, recursive=True))
+            if not found:
+                errors.append(f"{arg}: no file matches this pattern")
+            paths += found
+    return paths, errors
