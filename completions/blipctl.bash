@@ -3,7 +3,7 @@
 
 _blipctl_subcommands() {
     case "$1" in
-        "") echo "caption data recipes" ;;
+        "") echo "caption data export recipes" ;;
         "data") echo "info synth" ;;
         "recipes") echo "list show validate" ;;
     esac
@@ -16,6 +16,7 @@ _blipctl_options() {
         "data") echo "-h --help" ;;
         "data info") echo "--json -h --help" ;;
         "data synth") echo "-h --help --out -o --images -n --seed --noise" ;;
+        "export") echo "-h --help --model -m --to --out -o" ;;
         "recipes") echo "-h --help" ;;
         "recipes list") echo "-h --help" ;;
         "recipes show") echo "-h --help" ;;
@@ -46,6 +47,11 @@ _blipctl_value_kind() {
         "data synth|-n") echo "none" ;;
         "data synth|--seed") echo "none" ;;
         "data synth|--noise") echo "none" ;;
+        "export|--model") echo "none" ;;
+        "export|-m") echo "none" ;;
+        "export|--to") echo "choice:hf" ;;
+        "export|--out") echo "dir" ;;
+        "export|-o") echo "dir" ;;
     esac
 }
 

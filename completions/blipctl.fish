@@ -14,7 +14,7 @@ end
 function __blipctl_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' caption data recipes
+            printf '%s\n' caption data export recipes
         case 'data'
             printf '%s\n' info synth
         case 'recipes'
@@ -29,6 +29,7 @@ end
 complete -c blipctl -f
 complete -c blipctl -n '__blipctl_at ""' -a 'caption' -d 'Caption images. A bad file is reported on stderr; the rest finish; exit code 1'
 complete -c blipctl -n '__blipctl_at ""' -a 'data' -d 'Make and inspect data sets'
+complete -c blipctl -n '__blipctl_at ""' -a 'export' -d 'Write a model in another format; prints the output directory'
 complete -c blipctl -n '__blipctl_at ""' -a 'recipes' -d 'List, show and validate YAML recipes'
 complete -c blipctl -n '__blipctl_at ""' -l version -d 'Print the version and exit'
 complete -c blipctl -n '__blipctl_at ""' -s h -l help -d 'Show help and exit'
@@ -58,6 +59,10 @@ complete -c blipctl -n '__blipctl_at "data synth"' -l images -s n -r -d 'Number 
 complete -c blipctl -n '__blipctl_at "data synth"' -l seed -r -d 'Random seed (corpus.seed=)'
 complete -c blipctl -n '__blipctl_at "data synth"' -l noise -r -d 'Noisy web fraction (corpus.noise=)'
 complete -c blipctl -n '__blipctl_at "data synth"' -F -a 'mini/corpus'
+complete -c blipctl -n '__blipctl_at "export"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "export"' -l model -s m -r -d 'Hub id or transformers directory'
+complete -c blipctl -n '__blipctl_at "export"' -l to -r -a 'hf' -d 'hf: a transformers directory'
+complete -c blipctl -n '__blipctl_at "export"' -l out -s o -r -a '(__fish_complete_directories)' -d 'Output directory'
 complete -c blipctl -n '__blipctl_at "recipes"' -a 'list' -d 'List recipe names with their one-line descriptions'
 complete -c blipctl -n '__blipctl_at "recipes"' -a 'show' -d 'Print a recipe with overrides applied and defaults filled in'
 complete -c blipctl -n '__blipctl_at "recipes"' -a 'validate' -d 'Check recipes: keys, types and every `_component_`\'s signature, building nothing'

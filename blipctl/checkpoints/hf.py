@@ -100,3 +100,42 @@ def hub_or_dir(model: str) -> Path:
             f"--model {model}: not in the Hugging Face cache and cannot be downloaded ({why}); "
             "pass a local checkpoint instead: --model DIR, a directory written by "
             "transformers' save_pretrained") from None
+
+
+def hf_config(model: BlipCaptioner):
+    """transformers' BlipConfig describing one of our captioners."""
+    from transformers import BlipConfig
+
+    v, t = model.visual.cfg, model.decoder.cfg
+    cfg = BlipConfig(
+        vision_config=dict(hidden_size=v.width, num_hidden_layers=v.depth, num_attention_heads=v.heads,
+                           intermediate_size=round(v.width * v.mlp_ratio), image_size=v.image_size,
+                           patch_size=v.patch_size, layer_norm_eps=v.eps, hidden_act="gelu"),
+        text_config=dict(vocab_size=t.vocab_size, hidden_size=t.width, num_hidden_layers=t.depth,
+                         num_attention_heads=t.heads, intermediate_size=t.mlp_width,
+                         max_position_embeddings=t.max_positions, encoder_hidden_size=t.image_width,
+                         layer_norm_eps=t.eps, hidden_dropout_prob=t.dropout,
+                         attention_probs_dropout_prob=t.dropout, hidden_act="gelu"),
+    )
+    cfg.architectures = ["BlipForConditionalGeneration"]
+    return cfg
+
+
+def save_captioner(model: BlipCaptioner, out: Path) -> None:
+    """A directory that transformers' BlipForConditionalGeneration and BlipProcessor load."""
+    from safetensors.torch import save_file
+    from transformers import BlipImageProcessor, BlipProcessor
+
+    from blipctl.text.tokenizer import blip_tokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = CAPTION_KEYS.to_theirs(model.state_dict())
+    state[_TIED[0]] = model.decoder.embed.tok.weight
+    state[_TIED[1]] = model.lm_head.bias
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    hf_config(model).save_pretrained(out)
+    size = model.visual.cfg.image_size
+    processor = BlipProcessor(BlipImageProcessor(size={"height": size, "width": size}),
+                              blip_tokenizer())
+    processor.save_pretrained(out)

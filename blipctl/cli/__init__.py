@@ -9,6 +9,7 @@ import typer
 from blipctl import __version__
 from blipctl.cli import data, recipes
 from blipctl.cli.caption import caption
+from blipctl.cli.export import export
 from blipctl.errors import BlipctlError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command()(caption)
+app.command()(export)
 app.add_typer(data.app, name="data")
 app.add_typer(recipes.app, name="recipes")
 
