@@ -72,3 +72,16 @@ def hf_caption_dir(tmp_path_factory):
 @pytest.fixture
 def images():
     return torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="session")
+def hf_retrieval_dir(tmp_path_factory):
+    """A tiny BlipForImageTextRetrieval saved by transformers; returns (dir, model)."""
+    from transformers import BlipForImageTextRetrieval
+
+    torch.manual_seed(0)
+    model = BlipForImageTextRetrieval(tiny_blip_config()).eval()
+    reinit(model, seed=1)
+    out = tmp_path_factory.mktemp("hf_retrieval")
+    model.save_pretrained(out)
+    return out, model

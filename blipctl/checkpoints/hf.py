@@ -11,13 +11,17 @@ import torch
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_HF
 from blipctl.errors import BlipctlError
-from blipctl.models.blip import BlipCaptioner
+from blipctl.models.blip import BlipCaptioner, BlipRetrieval
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig
 
 CAPTION_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
                        ("decoder.", "text_decoder.bert.", BERT),
                        ("lm_head.", "text_decoder.cls.", LM_HEAD)])
+RETRIEVAL_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
+                         ("text.", "text_encoder.", BERT),
+                         ("", "", [(f"{m}.{{w}}", f"{m}.{{w}}")
+                                   for m in ("vision_proj", "text_proj", "itm_head")])])
 # transformers stores the tied vocab projection too; blipctl derives it from the embeddings
 _TIED = ("text_decoder.cls.predictions.decoder.weight", "text_decoder.cls.predictions.decoder.bias")
 
@@ -69,6 +73,14 @@ def load_captioner(directory: Path) -> BlipCaptioner:
     model = BlipCaptioner(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]))
     state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
     model.load_state_dict(CAPTION_KEYS.to_ours(state, str(directory)), strict=True)
+    return model.eval()
+
+
+def load_retrieval(directory: Path) -> BlipRetrieval:
+    cfg = json.loads((directory / "config.json").read_text())
+    model = BlipRetrieval(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]),
+                          embed_dim=cfg.get("image_text_hidden_size", 256))
+    model.load_state_dict(RETRIEVAL_KEYS.to_ours(read_state(directory), str(directory)), strict=True)
     return model.eval()
 
 

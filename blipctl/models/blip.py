@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
@@ -53,3 +54,30 @@ def decode_with_image(decoder: TextTransformer, head: LMHead, image: torch.Tenso
         return head(h[:, -1:], emb)[:, 0]
 
     return generate(step, cache, prompt.expand(image.shape[0], -1), cfg, eos, pad)
+
+
+class BlipRetrieval(nn.Module):
+    """Image-text matching: ITC features (unimodal encoders, projected to `embed_dim` and
+    L2-normalised) and ITM logits (image-grounded text encoder, [CLS] -> 2 classes)."""
+
+    def __init__(self, vision: ViTConfig, text: MEDConfig, embed_dim: int = 256):
+        super().__init__()
+        self.visual = ViT(vision)
+        self.text = TextTransformer(text)
+        self.vision_proj = nn.Linear(vision.width, embed_dim)
+        self.text_proj = nn.Linear(text.width, embed_dim)
+        self.itm_head = nn.Linear(text.width, 2)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.visual(images)  # (B, N, Dv)
+
+    def image_features(self, image: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.vision_proj(image[:, 0]), dim=-1)  # (B, N, Dv) -> (B, E)
+
+    def text_features(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return F.normalize(self.text_proj(self.text(ids, mask)[:, 0]), dim=-1)  # (B, T) -> (B, E)
+
+    def itm_logits(self, image: torch.Tensor, ids: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, Dv) image tokens and (B, T) ids -> (B, 2) logits [no match, match]."""
+        return self.itm_head(self.text(ids, mask, image=image)[:, 0])

@@ -1,0 +1,33 @@
+"""ITM logits and ITC similarities against transformers' BlipForImageTextRetrieval."""
+
+from __future__ import annotations
+
+import torch
+
+from blipctl.checkpoints.hf import load_retrieval
+
+IDS = torch.tensor([[101, 1037, 2417, 4418, 102, 0],
+                    [101, 1037, 2630, 2675, 2006, 102],
+                    [101, 2048, 3756, 102, 0, 0]])
+MASK = (IDS != 0).long()
+
+
+def test_itm_logits_match(hf_retrieval_dir, images):
+    path, hf = hf_retrieval_dir
+    ours = load_retrieval(path)
+    with torch.no_grad():
+        want = hf(pixel_values=images, input_ids=IDS, attention_mask=MASK, use_itm_head=True).itm_score
+        got = ours.itm_logits(ours.encode_image(images), IDS, MASK)
+    assert (got - want).abs().max() < 1e-4
+    assert (want[0] - want[1]).abs().max() > 1e-3
+
+
+def test_itc_similarity_matches(hf_retrieval_dir, images):
+    path, hf = hf_retrieval_dir
+    ours = load_retrieval(path)
+    with torch.no_grad():
+        want = hf(pixel_values=images, input_ids=IDS, attention_mask=MASK, use_itm_head=False).itm_score
+        got = ours.image_features(ours.encode_image(images)) @ ours.text_features(IDS, MASK).T
+    assert got.shape == want.shape == (3, 3)
+    assert (got - want).abs().max() < 1e-4
+    assert want.std() > 1e-3
