@@ -85,3 +85,16 @@ def hf_retrieval_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("hf_retrieval")
     model.save_pretrained(out)
     return out, model
+
+
+@pytest.fixture(scope="session")
+def hf_vqa_dir(tmp_path_factory):
+    """A tiny BlipForQuestionAnswering saved by transformers; returns (dir, model)."""
+    from transformers import BlipForQuestionAnswering
+
+    torch.manual_seed(0)
+    model = BlipForQuestionAnswering(tiny_blip_config()).eval()
+    reinit(model, seed=2)
+    out = tmp_path_factory.mktemp("hf_vqa")
+    model.save_pretrained(out)
+    return out, model

@@ -11,7 +11,7 @@ import torch
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_HF
 from blipctl.errors import BlipctlError
-from blipctl.models.blip import BlipCaptioner, BlipRetrieval
+from blipctl.models.blip import BlipCaptioner, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig
 
@@ -22,6 +22,10 @@ RETRIEVAL_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
                          ("text.", "text_encoder.", BERT),
                          ("", "", [(f"{m}.{{w}}", f"{m}.{{w}}")
                                    for m in ("vision_proj", "text_proj", "itm_head")])])
+VQA_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
+                   ("encoder.", "text_encoder.", BERT),
+                   ("decoder.", "text_decoder.bert.", BERT),
+                   ("lm_head.", "text_decoder.cls.", LM_HEAD)])
 # transformers stores the tied vocab projection too; blipctl derives it from the embeddings
 _TIED = ("text_decoder.cls.predictions.decoder.weight", "text_decoder.cls.predictions.decoder.bias")
 
@@ -73,6 +77,14 @@ def load_captioner(directory: Path) -> BlipCaptioner:
     model = BlipCaptioner(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]))
     state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
     model.load_state_dict(CAPTION_KEYS.to_ours(state, str(directory)), strict=True)
+    return model.eval()
+
+
+def load_vqa(directory: Path) -> BlipVQA:
+    cfg = json.loads((directory / "config.json").read_text())
+    model = BlipVQA(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]))
+    state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
+    model.load_state_dict(VQA_KEYS.to_ours(state, str(directory)), strict=True)
     return model.eval()
 
 

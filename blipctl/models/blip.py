@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,14 +45,15 @@ class BlipCaptioner(nn.Module):
 
 
 def decode_with_image(decoder: TextTransformer, head: LMHead, image: torch.Tensor,
-                      prompt: torch.Tensor, cfg: DecodeConfig, eos: int, pad: int) -> torch.Tensor:
-    """Generates from an image-grounded decoder; the image's cross-attention keys and values
-    are computed once per image and shared by its beams."""
+                      prompt: torch.Tensor, cfg: DecodeConfig, eos: int, pad: int,
+                      image_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Generates from a decoder that cross-attends to `image` (B, N, D) tokens (image patches,
+    or VQA's question states); their keys and values are computed once and shared by beams."""
     cache = KVCache(len(decoder.layers))
     emb = decoder.embed.tok.weight
 
     def step(ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        h = decoder(ids, image=image, causal=True, cache=cache)  # (N, t, D)
+        h = decoder(ids, image=image, image_mask=image_mask, causal=True, cache=cache)  # (N, t, D)
         return head(h[:, -1:], emb)[:, 0]
 
     return generate(step, cache, prompt.expand(image.shape[0], -1), cfg, eos, pad)
@@ -81,3 +84,52 @@ class BlipRetrieval(nn.Module):
                    mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, Dv) image tokens and (B, T) ids -> (B, 2) logits [no match, match]."""
         return self.itm_head(self.text(ids, mask, image=image)[:, 0])
+
+
+class BlipVQA(nn.Module):
+    """VQA: the question goes through the image-grounded encoder; the answer decoder
+    cross-attends to the question states. Answers are generated or ranked from a list."""
+
+    def __init__(self, vision: ViTConfig, text: MEDConfig):
+        super().__init__()
+        self.visual = ViT(vision)
+        self.encoder = TextTransformer(text)
+        self.decoder = TextTransformer(replace(text, image_width=text.width))
+        self.lm_head = LMHead(text)
+
+    def encode(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) images, (B, T) question ids -> (B, T, D) question states."""
+        return self.encoder(ids, mask, image=self.visual(images))
+
+    def answer_logits(self, states: torch.Tensor, qmask: torch.Tensor, ids: torch.Tensor,
+                      mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder logits (B, T', V) for answer ids (B, T') starting with [DEC]."""
+        h = self.decoder(ids, mask, image=states, image_mask=qmask, causal=True)
+        return self.lm_head(h, self.decoder.embed.tok.weight)
+
+    @torch.no_grad()
+    def generate(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, bos: int,
+                 cfg: DecodeConfig, eos: int, pad: int) -> torch.Tensor:
+        states = self.encode(images, ids, mask)
+        return decode_with_image(self.decoder, self.lm_head, states, torch.tensor([bos]), cfg,
+                                 eos, pad, image_mask=mask)
+
+    @torch.no_grad()
+    def rank(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+             answers: torch.Tensor, answer_mask: torch.Tensor, k: int = 128,
+             smoothing: float = 0.1) -> torch.Tensor:
+        """BLIP's rank_answer: the k answers whose first token is likeliest are scored by their
+        whole (label-smoothed, as BLIP computes it) log-likelihood. answers: (A, L) ids starting
+        with [DEC], padded with 0. Returns (B,) indices into the answer list."""
+        states = self.encode(images, ids, mask)
+        B, k = states.shape[0], min(k, answers.shape[0])
+        first = self.answer_logits(states, mask, answers[:1, :1].expand(B, 1))[:, 0]  # (B, V)
+        top = first.softmax(-1).index_select(1, answers[:, 1]).topk(k, dim=1).indices  # (B, k)
+        cand, cand_mask = answers[top].flatten(0, 1), answer_mask[top].flatten(0, 1)  # (B*k, L)
+        states_k = states.repeat_interleave(k, 0)
+        logits = self.answer_logits(states_k, mask.repeat_interleave(k, 0), cand, cand_mask)
+        targets = cand[:, 1:].masked_fill(cand[:, 1:] == 0, -100)
+        nll = F.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), reduction="none",
+                              ignore_index=-100, label_smoothing=smoothing)
+        score = -nll.view(B * k, -1).sum(1).view(B, k)
+        return top.gather(1, score.argmax(1, keepdim=True)).squeeze(1)
