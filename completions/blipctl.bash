@@ -3,7 +3,7 @@
 
 _blipctl_subcommands() {
     case "$1" in
-        "") echo "caption data export recipes" ;;
+        "") echo "caption data export recipes vqa" ;;
         "data") echo "info synth" ;;
         "recipes") echo "list show validate" ;;
     esac
@@ -21,6 +21,7 @@ _blipctl_options() {
         "recipes list") echo "-h --help" ;;
         "recipes show") echo "-h --help" ;;
         "recipes validate") echo "--all -h --help" ;;
+        "vqa") echo "-h --help --questions -q --answers --k-test --model -m --num-beams --max-length --min-length --batch-size -b --dtype --device --format" ;;
     esac
 }
 
@@ -52,6 +53,20 @@ _blipctl_value_kind() {
         "export|--to") echo "choice:hf" ;;
         "export|--out") echo "dir" ;;
         "export|-o") echo "dir" ;;
+        "vqa|--questions") echo "file" ;;
+        "vqa|-q") echo "file" ;;
+        "vqa|--answers") echo "file" ;;
+        "vqa|--k-test") echo "none" ;;
+        "vqa|--model") echo "none" ;;
+        "vqa|-m") echo "none" ;;
+        "vqa|--num-beams") echo "none" ;;
+        "vqa|--max-length") echo "none" ;;
+        "vqa|--min-length") echo "none" ;;
+        "vqa|--batch-size") echo "none" ;;
+        "vqa|-b") echo "none" ;;
+        "vqa|--dtype") echo "choice:fp32 bf16" ;;
+        "vqa|--device") echo "none" ;;
+        "vqa|--format") echo "choice:text jsonl" ;;
     esac
 }
 
@@ -62,6 +77,7 @@ _blipctl_argument_kind() {
         "data synth") echo "recipe" ;;
         "recipes show") echo "recipe" ;;
         "recipes validate") echo "recipe" ;;
+        "vqa") echo "none" ;;
     esac
 }
 

@@ -14,7 +14,7 @@ end
 function __blipctl_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' caption data export recipes
+            printf '%s\n' caption data export recipes vqa
         case 'data'
             printf '%s\n' info synth
         case 'recipes'
@@ -31,6 +31,7 @@ complete -c blipctl -n '__blipctl_at ""' -a 'caption' -d 'Caption images. A bad 
 complete -c blipctl -n '__blipctl_at ""' -a 'data' -d 'Make and inspect data sets'
 complete -c blipctl -n '__blipctl_at ""' -a 'export' -d 'Write a model in another format; prints the output directory'
 complete -c blipctl -n '__blipctl_at ""' -a 'recipes' -d 'List, show and validate YAML recipes'
+complete -c blipctl -n '__blipctl_at ""' -a 'vqa' -d 'Answer questions about images. Bad lines and files are reported; the rest finish'
 complete -c blipctl -n '__blipctl_at ""' -l version -d 'Print the version and exit'
 complete -c blipctl -n '__blipctl_at ""' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "caption"' -s h -l help -d 'Show help and exit'
@@ -73,3 +74,15 @@ complete -c blipctl -n '__blipctl_at "recipes show"' -F -a 'mini/corpus'
 complete -c blipctl -n '__blipctl_at "recipes validate"' -l all -d 'Validate every recipe in recipes/'
 complete -c blipctl -n '__blipctl_at "recipes validate"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "recipes validate"' -F -a 'mini/corpus'
+complete -c blipctl -n '__blipctl_at "vqa"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "vqa"' -l questions -s q -r -F -d 'JSONL file of {"image", "question"} lines'
+complete -c blipctl -n '__blipctl_at "vqa"' -l answers -r -F -d 'Rank this answer list (JSON list or one per line) instead of generating'
+complete -c blipctl -n '__blipctl_at "vqa"' -l k-test -r -d 'Answers kept after first-token ranking'
+complete -c blipctl -n '__blipctl_at "vqa"' -l model -s m -r -d 'Hub id or transformers directory'
+complete -c blipctl -n '__blipctl_at "vqa"' -l num-beams -r -d 'Beam width (1: greedy)'
+complete -c blipctl -n '__blipctl_at "vqa"' -l max-length -r -d 'Most answer tokens, [DEC] included'
+complete -c blipctl -n '__blipctl_at "vqa"' -l min-length -r -d 'Fewest answer tokens'
+complete -c blipctl -n '__blipctl_at "vqa"' -l batch-size -s b -r -d 'Questions per batch'
+complete -c blipctl -n '__blipctl_at "vqa"' -l dtype -r -a 'fp32 bf16' -d 'Weights and activations'
+complete -c blipctl -n '__blipctl_at "vqa"' -l device -r -d 'cpu, cuda or cuda:N'
+complete -c blipctl -n '__blipctl_at "vqa"' -l format -r -a 'text jsonl' -d 'text, or jsonl records'

@@ -10,6 +10,7 @@ from blipctl import __version__
 from blipctl.cli import data, recipes
 from blipctl.cli.caption import caption
 from blipctl.cli.export import export
+from blipctl.cli.vqa import vqa
 from blipctl.errors import BlipctlError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command()(caption)
+app.command()(vqa)
 app.command()(export)
 app.add_typer(data.app, name="data")
 app.add_typer(recipes.app, name="recipes")

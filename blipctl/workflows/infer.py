@@ -25,6 +25,19 @@ class Result:
     image: str
     text: str | None = None
     error: str | None = None
+    question: str | None = None
+
+
+@dataclass
+class VQAJob:
+    model: str = "Salesforce/blip-vqa-base"
+    decode: DecodeConfig = field(default_factory=lambda: DecodeConfig(num_beams=3, max_length=10,
+                                                                      min_length=1))
+    answers: list[str] | None = None  # rank these instead of generating
+    k_test: int = 128
+    batch_size: int = 8
+    dtype: str = "fp32"
+    device: str = "cpu"
 
 
 def torch_setup(dtype: str, device: str):
@@ -67,6 +80,57 @@ def caption(paths: list[str], job: CaptionJob,
         for p, row in zip(batch, ids.tolist(), strict=True):
             yield Result(p, text=strip_prompt(tok.decode(row, skip_special_tokens=True), job.prompt))
         advance(len(batch))
+
+
+def _load_batch(items, size: int) -> tuple[list, list, list[Result]]:
+    """(good items, pixel tensors, failures) for one batch."""
+    from blipctl.data.images import load_rgb, preprocess
+
+    good, pixels, bad = [], [], []
+    for item in items:
+        try:
+            pixels.append(preprocess(load_rgb(item["image"]), size))
+            good.append(item)
+        except BlipctlError as e:
+            bad.append(Result(item["image"], error=str(e), question=item.get("question")))
+    return good, pixels, bad
+
+
+def vqa(items: list[dict], job: VQAJob,
+        advance: Callable[[int], None] = lambda n: None) -> Iterator[Result]:
+    """Answers {"image", "question"} items: generated, or ranked from `job.answers`."""
+    import torch
+
+    from blipctl.checkpoints.load import load_vqa_model
+    from blipctl.text.tokenizer import blip_tokenizer
+
+    dtype, device = torch_setup(job.dtype, job.device)
+    model = load_vqa_model(job.model).to(device=device, dtype=dtype)
+    tok = blip_tokenizer()
+    if job.answers:
+        enc = tok(job.answers, padding="longest", return_tensors="pt")
+        answer_ids, answer_mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+        answer_ids[:, 0] = tok.bos_token_id
+    for start in range(0, len(items), job.batch_size):
+        good, pixels, bad = _load_batch(items[start:start + job.batch_size],
+                                        model.visual.cfg.image_size)
+        yield from bad
+        advance(len(bad))
+        if not good:
+            continue
+        images = torch.stack(pixels).to(device=device, dtype=dtype)
+        q = tok([it["question"] for it in good], padding="longest", return_tensors="pt")
+        ids, mask = q.input_ids.to(device), q.attention_mask.to(device)
+        if job.answers:
+            best = model.rank(images, ids, mask, answer_ids, answer_mask, k=job.k_test)
+            texts = [job.answers[i] for i in best.tolist()]
+        else:
+            out = model.generate(images, ids, mask, tok.bos_token_id, job.decode,
+                                 eos=tok.sep_token_id, pad=tok.pad_token_id)
+            texts = [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+        for it, text in zip(good, texts, strict=True):
+            yield Result(it["image"], text=text, question=it["question"])
+        advance(len(good))
 
 
 def strip_prompt(text: str, prompt: str) -> str:

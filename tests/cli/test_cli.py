@@ -53,7 +53,7 @@ def test_no_placeholder_commands():
     proc = run_cli("--help")
     block = proc.stdout.split("Commands:")[1].split("\n\n")[0]
     commands = [line.split()[0] for line in block.strip().splitlines()]
-    assert sorted(commands) == ["caption", "data", "export", "recipes"]  # grows as commands work
+    assert sorted(commands) == ["caption", "data", "export", "recipes", "vqa"]  # grows as commands work
 
 
 def test_misspelt_override_exits_2_with_suggestion(tmp_path):

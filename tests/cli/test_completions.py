@@ -41,7 +41,7 @@ def test_completion_runs_no_python(name):
 
 
 @pytest.mark.parametrize("words, expected", [
-    (["blipctl", ""], ["caption", "data", "export", "recipes"]),
+    (["blipctl", ""], ["caption", "data", "export", "recipes", "vqa"]),
     (["blipctl", "data", "sy"], ["synth"]),
     (["blipctl", "recipes", "show", "mini/c"], ["mini/corpus"]),
     (["blipctl", "data", "synth", "--n"], ["--noise"]),
