@@ -50,9 +50,9 @@ _blipctl_value_kind() {
         "data synth|--noise") echo "none" ;;
         "export|--model") echo "none" ;;
         "export|-m") echo "none" ;;
-        "export|--to") echo "choice:hf" ;;
-        "export|--out") echo "dir" ;;
-        "export|-o") echo "dir" ;;
+        "export|--to") echo "choice:hf blip" ;;
+        "export|--out") echo "file" ;;
+        "export|-o") echo "file" ;;
         "vqa|--questions") echo "file" ;;
         "vqa|-q") echo "file" ;;
         "vqa|--answers") echo "file" ;;

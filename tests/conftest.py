@@ -32,14 +32,15 @@ def run_cli(*args: str, env: dict | None = None, cwd=None) -> subprocess.Complet
 # ---- tiny transformers BLIP checkpoints ----------------------------------------------------
 # transformers initialises BLIP's vision embeddings with std 1e-10 and a default-init decoder
 # repeats one token, so parity on default weights passes vacuously: re-initialise first.
-TINY_VISION = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                   image_size=32, patch_size=8, layer_norm_eps=1e-5)
-TINY_TEXT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                 vocab_size=30524, encoder_hidden_size=32, max_position_embeddings=64,
+# 64-dim heads, as every BLIP model has: original .pth files carry no head count
+TINY_VISION = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
+                   image_size=32, patch_size=8, layer_norm_eps=1e-6)  # BLIP ViT eps
+TINY_TEXT = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
+                 vocab_size=30524, encoder_hidden_size=128, max_position_embeddings=64,
                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
-def reinit(model: torch.nn.Module, seed: int = 0, std: float = 0.3) -> None:
+def reinit(model: torch.nn.Module, seed: int = 0, std: float = 0.1) -> None:
     """Every weight redrawn: matrices and embeddings N(0, std), LayerNorms around 1."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -72,28 +72,40 @@ def read_state(directory: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_captioner(directory: Path) -> BlipCaptioner:
+def load_hf(directory: Path):
+    """The task model a save_pretrained directory holds, in eval mode."""
     cfg = json.loads((directory / "config.json").read_text())
-    model = BlipCaptioner(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]))
+    arch = (cfg.get("architectures") or ["?"])[0]
+    task = next((t for t, a in ARCHITECTURES.items() if a == arch), None)
+    if task is None:
+        raise BlipctlError(f"{directory}: blipctl reads {', '.join(ARCHITECTURES.values())}; "
+                           f"this checkpoint is a {arch}")
+    vit, med = vit_config(cfg["vision_config"]), med_config(cfg["text_config"])
+    if task is BlipRetrieval:
+        model = task(vit, med, embed_dim=cfg.get("image_text_hidden_size", 256))
+    else:
+        model = task(vit, med)
     state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
-    model.load_state_dict(CAPTION_KEYS.to_ours(state, str(directory)), strict=True)
+    model.load_state_dict(KEYS[task].to_ours(state, str(directory)), strict=True)
     return model.eval()
+
+
+def load_captioner(directory: Path) -> BlipCaptioner:
+    return _expect(load_hf(directory), BlipCaptioner, directory)
 
 
 def load_vqa(directory: Path) -> BlipVQA:
-    cfg = json.loads((directory / "config.json").read_text())
-    model = BlipVQA(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]))
-    state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
-    model.load_state_dict(VQA_KEYS.to_ours(state, str(directory)), strict=True)
-    return model.eval()
+    return _expect(load_hf(directory), BlipVQA, directory)
 
 
 def load_retrieval(directory: Path) -> BlipRetrieval:
-    cfg = json.loads((directory / "config.json").read_text())
-    model = BlipRetrieval(vit_config(cfg["vision_config"]), med_config(cfg["text_config"]),
-                          embed_dim=cfg.get("image_text_hidden_size", 256))
-    model.load_state_dict(RETRIEVAL_KEYS.to_ours(read_state(directory), str(directory)), strict=True)
-    return model.eval()
+    return _expect(load_hf(directory), BlipRetrieval, directory)
+
+
+def _expect(model, task: type, where):
+    if not isinstance(model, task):
+        raise BlipctlError(f"{where}: holds a {type(model).__name__}, not a {task.__name__}")
+    return model
 
 
 def hub_or_dir(model: str) -> Path:
@@ -126,36 +138,45 @@ def hub_or_dir(model: str) -> Path:
             "transformers' save_pretrained") from None
 
 
-def hf_config(model: BlipCaptioner):
-    """transformers' BlipConfig describing one of our captioners."""
+ARCHITECTURES = {BlipCaptioner: "BlipForConditionalGeneration", BlipVQA: "BlipForQuestionAnswering",
+                 BlipRetrieval: "BlipForImageTextRetrieval"}
+KEYS = {BlipCaptioner: CAPTION_KEYS, BlipVQA: VQA_KEYS, BlipRetrieval: RETRIEVAL_KEYS}
+
+
+def hf_config(model):
+    """transformers' BlipConfig describing one of our task models."""
     from transformers import BlipConfig
 
-    v, t = model.visual.cfg, model.decoder.cfg
+    v, t = model.visual.cfg, (model.text if isinstance(model, BlipRetrieval) else model.decoder).cfg
+    extra = {"image_text_hidden_size": model.vision_proj.out_features} \
+        if isinstance(model, BlipRetrieval) else {}
     cfg = BlipConfig(
         vision_config=dict(hidden_size=v.width, num_hidden_layers=v.depth, num_attention_heads=v.heads,
                            intermediate_size=round(v.width * v.mlp_ratio), image_size=v.image_size,
                            patch_size=v.patch_size, layer_norm_eps=v.eps, hidden_act="gelu"),
         text_config=dict(vocab_size=t.vocab_size, hidden_size=t.width, num_hidden_layers=t.depth,
                          num_attention_heads=t.heads, intermediate_size=t.mlp_width,
-                         max_position_embeddings=t.max_positions, encoder_hidden_size=t.image_width,
+                         max_position_embeddings=t.max_positions, encoder_hidden_size=v.width,
                          layer_norm_eps=t.eps, hidden_dropout_prob=t.dropout,
                          attention_probs_dropout_prob=t.dropout, hidden_act="gelu"),
+        **extra,
     )
-    cfg.architectures = ["BlipForConditionalGeneration"]
+    cfg.architectures = [ARCHITECTURES[type(model)]]
     return cfg
 
 
-def save_captioner(model: BlipCaptioner, out: Path) -> None:
-    """A directory that transformers' BlipForConditionalGeneration and BlipProcessor load."""
+def save_hf(model, out: Path) -> None:
+    """A directory that transformers' Blip* class and BlipProcessor load."""
     from safetensors.torch import save_file
     from transformers import BlipImageProcessor, BlipProcessor
 
     from blipctl.text.tokenizer import blip_tokenizer
 
     out.mkdir(parents=True, exist_ok=True)
-    state = CAPTION_KEYS.to_theirs(model.state_dict())
-    state[_TIED[0]] = model.decoder.embed.tok.weight
-    state[_TIED[1]] = model.lm_head.bias
+    state = KEYS[type(model)].to_theirs(model.state_dict())
+    if not isinstance(model, BlipRetrieval):
+        state[_TIED[0]] = model.decoder.embed.tok.weight
+        state[_TIED[1]] = model.lm_head.bias
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     hf_config(model).save_pretrained(out)

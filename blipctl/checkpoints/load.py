@@ -1,31 +1,48 @@
-"""One entry point for `--model`: a Hub id, a transformers directory, or (soon) other formats."""
+"""One entry point for `--model`: a Hub id, a transformers directory, or an original BLIP .pth."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
-from blipctl.checkpoints import hf
 from blipctl.errors import BlipctlError
 
+TASK_VERBS = {"BlipCaptioner": "caption", "BlipVQA": "answer questions",
+              "BlipRetrieval": "match images and text"}
 
-def _hf_dir(model: str, want: str, task: str):
-    directory = hf.hub_or_dir(model)
-    arch = json.loads((directory / "config.json").read_text()).get("architectures") or ["?"]
-    if arch[0] != want:
-        raise BlipctlError(f"--model {model}: a {arch[0]} checkpoint cannot {task}; use a {want} one")
-    return directory
+
+def load_model(model: str):
+    """Any BLIP task model, in eval mode, from a `.pth`/`.pt` file, a directory or a Hub id."""
+    path = Path(model)
+    if path.suffix in (".pth", ".pt") or path.is_file():
+        from blipctl.checkpoints.original import load_original
+
+        return load_original(path)
+    from blipctl.checkpoints import hf
+
+    return hf.load_hf(hf.hub_or_dir(model))
+
+
+def load_task(model: str, task: type):
+    m = load_model(model)
+    if not isinstance(m, task):
+        raise BlipctlError(f"--model {model}: a {type(m).__name__} cannot "
+                           f"{TASK_VERBS[task.__name__]}; give a {task.__name__} checkpoint")
+    return m
 
 
 def load_caption_model(model: str):
-    """A BlipCaptioner in eval mode from `--model`."""
-    return hf.load_captioner(_hf_dir(model, "BlipForConditionalGeneration", "caption"))
+    from blipctl.models.blip import BlipCaptioner
+
+    return load_task(model, BlipCaptioner)
 
 
 def load_vqa_model(model: str):
-    """A BlipVQA in eval mode from `--model`."""
-    return hf.load_vqa(_hf_dir(model, "BlipForQuestionAnswering", "answer questions"))
+    from blipctl.models.blip import BlipVQA
+
+    return load_task(model, BlipVQA)
 
 
 def load_retrieval_model(model: str):
-    """A BlipRetrieval in eval mode from `--model`."""
-    return hf.load_retrieval(_hf_dir(model, "BlipForImageTextRetrieval", "match images and text"))
+    from blipctl.models.blip import BlipRetrieval
+
+    return load_task(model, BlipRetrieval)

@@ -10,14 +10,17 @@ import typer
 
 class Target(str, enum.Enum):
     hf = "hf"
+    blip = "blip"
 
 
 def export(
-    model: str = typer.Option(..., "--model", "-m", help="Hub id or transformers directory."),
-    to: Target = typer.Option(Target.hf, "--to", help="hf: a transformers directory."),
-    out: Path = typer.Option(..., "--out", "-o", file_okay=False, help="Output directory."),
+    model: str = typer.Option(..., "--model", "-m",
+                              help="Hub id, transformers directory or original BLIP .pth."),
+    to: Target = typer.Option(Target.hf, "--to",
+                              help="hf: a transformers directory; blip: an original BLIP .pth file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (hf) or file (blip)."),
 ) -> None:
-    """Write a model in another format; prints the output directory."""
-    from blipctl.workflows.export import to_hf
+    """Write a model in another format; prints where it went."""
+    from blipctl.workflows.export import export as run
 
-    print(to_hf(model, out))
+    print(run(model, to.value, out))

@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def to_hf(model: str, out: Path) -> Path:
-    """Writes `model` as a transformers directory (safetensors, config, processor)."""
-    from blipctl.checkpoints.hf import save_captioner
-    from blipctl.checkpoints.load import load_caption_model
+def export(model: str, to: str, out: Path) -> Path:
+    """Writes `model` as a transformers directory (`hf`) or an original BLIP `.pth` (`blip`)."""
+    from blipctl.checkpoints.load import load_model
 
-    save_captioner(load_caption_model(model), out)
+    m = load_model(model)
+    if to == "hf":
+        from blipctl.checkpoints.hf import save_hf
+
+        save_hf(m, out)
+    else:
+        from blipctl.checkpoints.original import save_original
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_original(m, out)
     return out

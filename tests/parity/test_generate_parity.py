@@ -34,7 +34,8 @@ def _boost_eos(hf, ours, boost):
     return hf, ours
 
 
-@pytest.mark.parametrize("eos_boost", [0.0, 6.0])  # 6: some beams end early, at varied lengths
+# 3.3: some captions end, others run to max_length; 3.5: all end, at varied lengths
+@pytest.mark.parametrize("eos_boost", [0.0, 3.3, 3.5])
 @pytest.mark.parametrize("prompt", [[101], [101, 1037, 3861, 1997]])  # none, "a picture of"
 @pytest.mark.parametrize("beams", [1, 3])
 def test_tokens_identical(hf_caption_dir, images, prompt, beams, eos_boost):
@@ -49,7 +50,7 @@ def test_tokens_identical(hf_caption_dir, images, prompt, beams, eos_boost):
     assert got.shape[1] > len(prompt)
     if eos_boost and len(prompt) == 1:
         ends = [r.index(SEP) if SEP in r else None for r in got.tolist()]
-        assert None not in ends and len(set(ends)) > 1, ends
+        assert any(e is not None for e in ends) and len(set(ends)) > 1, ends
 
 
 def test_repetition_penalty_identical(hf_caption_dir, images):
