@@ -1,0 +1,70 @@
+"""Model builders: architecture by name of function, weights loaded separately (timm-style).
+
+Recipes name these by dotted path, e.g. `_component_: blipctl.models.builders.blip_caption_base`.
+"""
+
+from __future__ import annotations
+
+from blipctl.models.blip import BlipCaptioner, BlipRetrieval, BlipVQA
+from blipctl.models.med import MEDConfig
+from blipctl.models.vit import ViTConfig
+
+
+def vit_base(image_size: int = 384, ckpt_layers: int = 0, drop_path: float = 0.0) -> ViTConfig:
+    """ViT-B/16, BLIP's base vision tower."""
+    return ViTConfig(image_size=image_size, patch_size=16, width=768, depth=12, heads=12,
+                     drop_path=drop_path, ckpt_layers=ckpt_layers)
+
+
+def vit_large(image_size: int = 384, ckpt_layers: int = 0, drop_path: float = 0.1) -> ViTConfig:
+    """ViT-L/16, BLIP's large vision tower (drop path 0.1 as BLIP trains it)."""
+    return ViTConfig(image_size=image_size, patch_size=16, width=1024, depth=24, heads=16,
+                     drop_path=drop_path, ckpt_layers=ckpt_layers)
+
+
+def vit_tiny(image_size: int = 64, ckpt_layers: int = 0) -> ViTConfig:
+    """A 2-layer ViT with 8-px patches for tests and the CPU mini recipes."""
+    return ViTConfig(image_size=image_size, patch_size=8, width=128, depth=2, heads=2,
+                     ckpt_layers=ckpt_layers)
+
+
+def med_base(image_width: int = 768) -> MEDConfig:
+    """BERT-base MED (bert-base-uncased + [DEC], [ENC])."""
+    return MEDConfig(image_width=image_width)
+
+
+def med_tiny(image_width: int = 128) -> MEDConfig:
+    return MEDConfig(width=128, depth=2, heads=2, mlp_width=256, max_positions=64,
+                     image_width=image_width, dropout=0.0)
+
+
+def blip_caption_base(image_size: int = 384, prompt: str = "a picture of ") -> BlipCaptioner:
+    return BlipCaptioner(vit_base(image_size), med_base(768), prompt)
+
+
+def blip_caption_large(image_size: int = 384, prompt: str = "a picture of ") -> BlipCaptioner:
+    return BlipCaptioner(vit_large(image_size), med_base(1024), prompt)
+
+
+def blip_caption_tiny(image_size: int = 64, prompt: str = "a picture of ") -> BlipCaptioner:
+    return BlipCaptioner(vit_tiny(image_size), med_tiny(128), prompt)
+
+
+def blip_vqa_base(image_size: int = 480) -> BlipVQA:
+    return BlipVQA(vit_base(image_size), med_base(768))
+
+
+def blip_vqa_tiny(image_size: int = 64) -> BlipVQA:
+    return BlipVQA(vit_tiny(image_size), med_tiny(128))
+
+
+def blip_retrieval_base(image_size: int = 384, embed_dim: int = 256) -> BlipRetrieval:
+    return BlipRetrieval(vit_base(image_size), med_base(768), embed_dim)
+
+
+def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256) -> BlipRetrieval:
+    return BlipRetrieval(vit_large(image_size), med_base(1024), embed_dim)
+
+
+def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64) -> BlipRetrieval:
+    return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim)

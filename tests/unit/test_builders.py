@@ -1,0 +1,37 @@
+"""Builders give the architectures transformers describes for the same configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from blipctl.checkpoints.hf import KEYS, hf_config
+from blipctl.models import builders
+
+
+@pytest.mark.parametrize("name", ["blip_caption_tiny", "blip_vqa_tiny", "blip_retrieval_tiny"])
+def test_tiny_builders_match_transformers_layout(name):
+    """Our state dict, renamed, has exactly the keys and shapes transformers' class has."""
+    import transformers
+
+    ours = getattr(builders, name)()
+    cfg = hf_config(ours)
+    theirs = getattr(transformers, cfg.architectures[0])(cfg).state_dict()
+    renamed = KEYS[type(ours)].to_theirs(ours.state_dict())
+    tied = {k for k in theirs if k.endswith("predictions.decoder.weight")
+            or k.endswith("predictions.decoder.bias")}
+    assert set(renamed) == set(theirs) - tied
+    assert all(renamed[k].shape == theirs[k].shape for k in renamed)
+
+
+def test_tiny_caption_forward_shapes():
+    m = builders.blip_caption_tiny().eval()
+    logits = m(torch.randn(2, 3, 64, 64), torch.tensor([[30522, 1037, 102]] * 2))
+    assert logits.shape == (2, 3, 30524)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["blip_caption_base", "blip_vqa_base", "blip_retrieval_base",
+                                  "blip_caption_large"])
+def test_full_size_builders_match_transformers_layout(name):
+    test_tiny_builders_match_transformers_layout(name)
