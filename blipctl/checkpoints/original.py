@@ -14,7 +14,7 @@ import torch
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_TIMM
 from blipctl.errors import BlipctlError
-from blipctl.models.blip import BlipCaptioner, BlipRetrieval, BlipVQA
+from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig, resize_pos_embed
 
@@ -30,6 +30,13 @@ KEYS = {
                      ("lm_head.", "text_decoder.cls.", LM_HEAD)]),
     BlipRetrieval: KeyMap([("visual.", "visual_encoder.", VIT_TIMM),
                            ("text.", "text_encoder.", BERT), ("", "", _PROJ)]),
+    BlipPretrain: KeyMap([
+        ("visual.", "visual_encoder.", VIT_TIMM), ("encoder.", "text_encoder.", BERT),
+        ("decoder.", "text_decoder.bert.", BERT), ("lm_head.", "text_decoder.cls.", LM_HEAD),
+        ("visual_m.", "visual_encoder_m.", VIT_TIMM), ("encoder_m.", "text_encoder_m.", BERT),
+        ("", "", _PROJ + [(f"{m}_m.{{w}}", f"{m}_m.{{w}}") for m in ("vision_proj", "text_proj")]
+         + [(b, b) for b in ("temp", "image_queue", "text_queue", "ptr_queue")]),
+    ]),
 }
 # derivable or training-only entries an inference model does not use
 _TIED = re.compile(r"text_decoder\.cls\.predictions\.decoder\.(weight|bias)|.*\.position_ids")
@@ -53,13 +60,15 @@ def read_pth(path: str | Path) -> dict[str, torch.Tensor]:
 def task_of(state: dict) -> type:
     """Which task model a state dict holds, from its top-level prefixes."""
     has = {k.split(".")[0] for k in state}
+    if {"text_decoder", "text_encoder", "itm_head", "visual_encoder_m"} <= has:
+        return BlipPretrain
     if "text_decoder" in has and "text_encoder" in has and "itm_head" not in has:
         return BlipVQA
     if "text_decoder" in has and "text_encoder" not in has:
         return BlipCaptioner
     if "itm_head" in has and "text_decoder" not in has:
         return BlipRetrieval
-    raise BlipctlError("the checkpoint is not a BLIP caption, VQA or retrieval model "
+    raise BlipctlError("the checkpoint is not a BLIP pretrain, caption, VQA or retrieval model "
                        f"(top-level keys: {', '.join(sorted(has))})")
 
 
@@ -86,7 +95,8 @@ def med_config(state: dict, prefix: str, image_width: int) -> MEDConfig:
 
 
 def load_original(path: str | Path, image_size: int | None = None):
-    """A task model from an original BLIP `.pth`, in eval mode."""
+    """A task model from an original BLIP `.pth`, in eval mode. A pretrain checkpoint keeps
+    its momentum encoders, queues and temperature; task models do not use them."""
     state = read_pth(path)
     task = task_of(state)
     vit = vit_config(state, image_size)
@@ -94,12 +104,18 @@ def load_original(path: str | Path, image_size: int | None = None):
     med = med_config(state, text_prefix, vit.width)
     if task is BlipRetrieval:
         model = task(vit, med, embed_dim=state["vision_proj.weight"].shape[0])
+    elif task is BlipPretrain:
+        embed_dim, queue = state["image_queue"].shape
+        model = task(vit, med, embed_dim=embed_dim, queue_size=queue)
     else:
         model = task(vit, med)
-    used = {k: v for k, v in state.items() if not (_TIED.fullmatch(k) or _TRAINING.fullmatch(k))}
+    keep_training = task is BlipPretrain
+    used = {k: v for k, v in state.items()
+            if not (_TIED.fullmatch(k) or (_TRAINING.fullmatch(k) and not keep_training))}
     ours = KEYS[task].to_ours(used, str(path))
-    ours["visual.pos_embed"] = resize_pos_embed(ours["visual.pos_embed"],
-                                                model.visual.patch_embed.num_patches)
+    for key in ("visual.pos_embed", "visual_m.pos_embed"):
+        if key in ours:
+            ours[key] = resize_pos_embed(ours[key], model.visual.patch_embed.num_patches)
     model.load_state_dict(ours, strict=True)
     return model.eval()
 
@@ -107,7 +123,7 @@ def load_original(path: str | Path, image_size: int | None = None):
 def save_original(model, path: str | Path) -> None:
     """Writes `{'model': state_dict}` with original BLIP key names."""
     state = KEYS[type(model)].to_theirs(model.state_dict())
-    if isinstance(model, (BlipCaptioner, BlipVQA)):
+    if isinstance(model, (BlipCaptioner, BlipVQA, BlipPretrain)):
         state["text_decoder.cls.predictions.decoder.weight"] = model.decoder.embed.tok.weight
         state["text_decoder.cls.predictions.decoder.bias"] = model.lm_head.bias
     tmp = Path(f"{path}.tmp")

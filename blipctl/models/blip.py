@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
-from blipctl.models.med import KVCache, LMHead, MEDConfig, TextTransformer
+from blipctl.models.med import KVCache, LMHead, MEDConfig, TextTransformer, share_all_but_self_attention
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -133,3 +133,47 @@ class BlipVQA(nn.Module):
                               ignore_index=-100, label_smoothing=smoothing)
         score = -nll.view(B * k, -1).sum(1).view(B, k)
         return top.gather(1, score.argmax(1, keepdim=True)).squeeze(1)
+
+
+class BlipPretrain(nn.Module):
+    """BLIP's pretraining model: ITC with momentum encoders and feature queues, ITM, and LM.
+
+    The text decoder shares everything but self-attention with the text encoder. The momentum
+    copies (`*_m`) and queues are state, not trained by gradients; the objectives that use them
+    live in `blipctl/objectives/`.
+    """
+
+    def __init__(self, vision: ViTConfig, text: MEDConfig, embed_dim: int = 256,
+                 queue_size: int = 57600, momentum: float = 0.995):
+        super().__init__()
+        self.visual = ViT(vision)
+        self.encoder = TextTransformer(text)
+        self.decoder = TextTransformer(text)
+        share_all_but_self_attention(self.encoder, self.decoder)
+        self.lm_head = LMHead(text)
+        self.vision_proj = nn.Linear(vision.width, embed_dim)
+        self.text_proj = nn.Linear(text.width, embed_dim)
+        self.itm_head = nn.Linear(text.width, 2)
+        self.temp = nn.Parameter(torch.tensor(0.07))
+        self.momentum = momentum
+        self.visual_m = ViT(vision)
+        self.vision_proj_m = nn.Linear(vision.width, embed_dim)
+        self.encoder_m = TextTransformer(text)
+        self.text_proj_m = nn.Linear(text.width, embed_dim)
+        for online, target in self.momentum_pairs():
+            target.load_state_dict(online.state_dict())
+            target.requires_grad_(False)
+        self.register_buffer("image_queue", F.normalize(torch.randn(embed_dim, queue_size), dim=0))
+        self.register_buffer("text_queue", F.normalize(torch.randn(embed_dim, queue_size), dim=0))
+        self.register_buffer("ptr_queue", torch.zeros(1, dtype=torch.long))
+
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.visual, self.visual_m), (self.vision_proj, self.vision_proj_m),
+                (self.encoder, self.encoder_m), (self.text_proj, self.text_proj_m)]
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        """target <- m * target + (1 - m) * online, for every momentum pair."""
+        for online, target in self.momentum_pairs():
+            for p, q in zip(online.parameters(), target.parameters(), strict=True):
+                q.mul_(self.momentum).add_(p.detach(), alpha=1 - self.momentum)

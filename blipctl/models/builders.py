@@ -5,7 +5,7 @@ Recipes name these by dotted path, e.g. `_component_: blipctl.models.builders.bl
 
 from __future__ import annotations
 
-from blipctl.models.blip import BlipCaptioner, BlipRetrieval, BlipVQA
+from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig
 
@@ -68,3 +68,15 @@ def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256) -> BlipRet
 
 def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64) -> BlipRetrieval:
     return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim)
+
+
+def blip_pretrain_base(image_size: int = 224, queue_size: int = 57600) -> BlipPretrain:
+    return BlipPretrain(vit_base(image_size), med_base(768), 256, queue_size)
+
+
+def blip_pretrain_large(image_size: int = 224, queue_size: int = 57600) -> BlipPretrain:
+    return BlipPretrain(vit_large(image_size), med_base(1024), 256, queue_size)
+
+
+def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256) -> BlipPretrain:
+    return BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size)

@@ -1,0 +1,56 @@
+"""BLIP's pretraining model: shared MED weights, momentum copies, queues, .pth round trip."""
+
+from __future__ import annotations
+
+import torch
+
+from blipctl.checkpoints.original import load_original, read_pth, save_original
+from blipctl.models.builders import blip_pretrain_tiny
+
+
+def test_decoder_shares_all_but_self_attention():
+    m = blip_pretrain_tiny()
+    assert m.decoder.embed is m.encoder.embed
+    for enc, dec in zip(m.encoder.layers, m.decoder.layers, strict=True):
+        assert dec.cross is enc.cross and dec.mlp is enc.mlp
+        assert dec.attn is not enc.attn
+        assert not torch.equal(dec.attn.q.weight, enc.attn.q.weight)
+
+
+def test_momentum_copies_start_equal_and_follow_ema():
+    torch.manual_seed(0)
+    m = blip_pretrain_tiny()
+    for online, target in m.momentum_pairs():
+        for p, q in zip(online.parameters(), target.parameters(), strict=True):
+            assert torch.equal(p, q) and not q.requires_grad
+    before = m.visual_m.cls_token.clone()
+    with torch.no_grad():
+        m.visual.cls_token.add_(1.0)
+    m.momentum_update()
+    want = 0.995 * before + 0.005 * m.visual.cls_token
+    assert torch.allclose(m.visual_m.cls_token, want)
+    assert m.image_queue.shape == (64, 256)
+    assert torch.allclose(m.image_queue.norm(dim=0), torch.ones(256))
+
+
+def test_original_pth_round_trip_keeps_momentum_and_queues(tmp_path):
+    torch.manual_seed(0)
+    m = blip_pretrain_tiny()
+    with torch.no_grad():
+        m.visual_m.cls_token.add_(0.5)  # momentum copy differs from the online encoder
+        m.ptr_queue.fill_(17)
+        m.temp.fill_(0.05)
+    save_original(m, tmp_path / "p.pth")
+    state = read_pth(tmp_path / "p.pth")
+    for key in ("visual_encoder_m.cls_token", "text_encoder_m.encoder.layer.0.attention.self.query.weight",
+                "vision_proj_m.weight", "image_queue", "text_queue", "ptr_queue", "temp",
+                "text_decoder.bert.encoder.layer.0.attention.self.query.weight"):
+        assert key in state, key
+    loaded = load_original(tmp_path / "p.pth")
+    assert type(loaded) is type(m)
+    a, b = m.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert loaded.decoder.layers[0].mlp is loaded.encoder.layers[0].mlp
+    save_original(loaded, tmp_path / "q.pth")
+    again = read_pth(tmp_path / "q.pth")
+    assert state.keys() == again.keys() and all(torch.equal(state[k], again[k]) for k in state)
