@@ -44,3 +44,14 @@ VIT_HF = [
 ]
 
 VIT_TIMM = [(ours, ours) for ours, _ in VIT_HF]
+
+# NLVR2's text encoder: BERT names, with a cross-attention per image (self0/self1, dense0/dense1)
+BERT_TWIN = [pair for pair in BERT if ".cross." not in pair[0]] + [
+    (f"layers.{{i}}.cross.h{n}.{o}.{{w}}", f"encoder.layer.{{i}}.crossattention.self{n}.{t}.{{w}}")
+    for n in (0, 1) for o, t in (("q", "query"), ("k", "key"), ("v", "value"))
+] + [
+    ("layers.{i}.cross.o0.{w}", "encoder.layer.{i}.crossattention.output.dense0.{w}"),
+    ("layers.{i}.cross.o1.{w}", "encoder.layer.{i}.crossattention.output.dense1.{w}"),
+    ("layers.{i}.cross.merge.{w}", "encoder.layer.{i}.crossattention.output.merge_layer.{w}"),
+    ("layers.{i}.cross.ln.{w}", "encoder.layer.{i}.crossattention.output.LayerNorm.{w}"),
+]

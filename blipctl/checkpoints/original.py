@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from blipctl.checkpoints.keymap import KeyMap
-from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_TIMM
+from blipctl.checkpoints.names import BERT, BERT_TWIN, LM_HEAD, VIT_TIMM
 from blipctl.errors import BlipctlError
-from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
+from blipctl.models.blip import BlipCaptioner, BlipNLVR, BlipPretrain, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig, resize_pos_embed
 
@@ -30,6 +30,9 @@ KEYS = {
                      ("lm_head.", "text_decoder.cls.", LM_HEAD)]),
     BlipRetrieval: KeyMap([("visual.", "visual_encoder.", VIT_TIMM),
                            ("text.", "text_encoder.", BERT), ("", "", _PROJ)]),
+    BlipNLVR: KeyMap([("visual.", "visual_encoder.", VIT_TIMM),
+                      ("text.", "text_encoder.", BERT_TWIN),
+                      ("", "", [("cls_head.{i}.{w}", "cls_head.{i}.{w}")])]),
     BlipPretrain: KeyMap([
         ("visual.", "visual_encoder.", VIT_TIMM), ("encoder.", "text_encoder.", BERT),
         ("decoder.", "text_decoder.bert.", BERT), ("lm_head.", "text_decoder.cls.", LM_HEAD),
@@ -60,6 +63,8 @@ def read_pth(path: str | Path) -> dict[str, torch.Tensor]:
 def task_of(state: dict) -> type:
     """Which task model a state dict holds, from its top-level prefixes."""
     has = {k.split(".")[0] for k in state}
+    if "cls_head" in has:
+        return BlipNLVR
     if {"text_decoder", "text_encoder", "itm_head", "visual_encoder_m"} <= has:
         return BlipPretrain
     if "text_decoder" in has and "text_encoder" in has and "itm_head" not in has:
@@ -68,7 +73,7 @@ def task_of(state: dict) -> type:
         return BlipCaptioner
     if "itm_head" in has and "text_decoder" not in has:
         return BlipRetrieval
-    raise BlipctlError("the checkpoint is not a BLIP pretrain, caption, VQA or retrieval model "
+    raise BlipctlError("the checkpoint is not a BLIP pretrain, caption, VQA, retrieval or NLVR2 model "
                        f"(top-level keys: {', '.join(sorted(has))})")
 
 
@@ -104,6 +109,10 @@ def load_original(path: str | Path, image_size: int | None = None):
     med = med_config(state, text_prefix, vit.width)
     if task is BlipRetrieval:
         model = task(vit, med, embed_dim=state["vision_proj.weight"].shape[0])
+    elif task is BlipNLVR:
+        rx = re.compile(r"text_encoder\.encoder\.layer\.(\d+)\.crossattention\.output\.merge_layer")
+        merged = [int(m.group(1)) for k in state if (m := rx.match(k))]
+        model = task(vit, med, merge_from=min(merged, default=med.depth))
     elif task is BlipPretrain:
         embed_dim, queue = state["image_queue"].shape
         model = task(vit, med, embed_dim=embed_dim, queue_size=queue)

@@ -9,7 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
-from blipctl.models.med import KVCache, LMHead, MEDConfig, TextTransformer, share_all_but_self_attention
+from blipctl.models.med import (
+    KVCache,
+    LMHead,
+    MEDConfig,
+    TextTransformer,
+    TwinCrossAttention,
+    share_all_but_self_attention,
+)
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -177,3 +184,25 @@ class BlipPretrain(nn.Module):
         for online, target in self.momentum_pairs():
             for p, q in zip(online.parameters(), target.parameters(), strict=True):
                 q.mul_(self.momentum).add_(p.detach(), alpha=1 - self.momentum)
+
+
+class BlipNLVR(nn.Module):
+    """NLVR2: is a statement true of an image pair? The text encoder's cross-attention reads
+    both images (`TwinCrossAttention`, merged by a projection from layer `merge_from` on, as
+    BLIP does from layer 6); [CLS] -> MLP -> 2 logits [false, true]."""
+
+    def __init__(self, vision: ViTConfig, text: MEDConfig, merge_from: int = 6):
+        super().__init__()
+        self.visual = ViT(vision)
+        self.text = TextTransformer(text)
+        for i, layer in enumerate(self.text.layers):
+            layer.cross = TwinCrossAttention(text, merge=i >= merge_from)
+        self.cls_head = nn.Sequential(nn.Linear(text.width, text.width), nn.ReLU(),
+                                      nn.Linear(text.width, 2))
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor, ids: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """left, right: (B, 3, S, S); ids: (B, T) starting with [ENC] -> (B, 2) logits."""
+        image = self.visual(torch.cat([left, right]))  # both images in one ViT batch
+        h = self.text(ids, mask, image=image.split(left.shape[0]))
+        return self.cls_head(h[:, 0])

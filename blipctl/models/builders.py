@@ -5,7 +5,7 @@ Recipes name these by dotted path, e.g. `_component_: blipctl.models.builders.bl
 
 from __future__ import annotations
 
-from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
+from blipctl.models.blip import BlipCaptioner, BlipNLVR, BlipPretrain, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig
 
@@ -80,3 +80,11 @@ def blip_pretrain_large(image_size: int = 224, queue_size: int = 57600) -> BlipP
 
 def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256) -> BlipPretrain:
     return BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size)
+
+
+def blip_nlvr_base(image_size: int = 384) -> BlipNLVR:
+    return BlipNLVR(vit_base(image_size, drop_path=0.1), med_base(768), merge_from=6)
+
+
+def blip_nlvr_tiny(image_size: int = 64) -> BlipNLVR:
+    return BlipNLVR(vit_tiny(image_size), med_tiny(128), merge_from=1)

@@ -47,11 +47,8 @@ class Embeddings(nn.Module):
         return self.drop(self.ln(self.tok(ids) + self.pos(pos)))
 
 
-class Attention(nn.Module):
-    """Multi-head attention with BERT's output projection and post-LayerNorm.
-
-    Self-attention when `source` is None, cross-attention to `source` otherwise.
-    """
+class MultiHead(nn.Module):
+    """Query/key/value projections and scaled-dot-product attention over heads."""
 
     def __init__(self, cfg: MEDConfig, kv_width: int | None = None):
         super().__init__()
@@ -60,9 +57,6 @@ class Attention(nn.Module):
         self.q = nn.Linear(cfg.width, cfg.width)
         self.k = nn.Linear(kv_width, cfg.width)
         self.v = nn.Linear(kv_width, cfg.width)
-        self.o = nn.Linear(cfg.width, cfg.width)
-        self.ln = nn.LayerNorm(cfg.width, eps=cfg.eps)
-        self.drop = nn.Dropout(cfg.dropout)
         self.p_drop = cfg.dropout
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,9 +66,10 @@ class Attention(nn.Module):
     def kv(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.split(self.k(source)), self.split(self.v(source))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def attend(self, x: torch.Tensor, mask: torch.Tensor | None,
+               kv: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         """x: (B, T, D); mask: additive, broadcastable to (B, H, T, S); kv: ((B', H, S, Dh),)*2.
+        Returns the heads' output (B, T, D), before the output projection.
 
         When kv holds fewer rows than x (B = B' * n, as for beams sharing one image), the
         n query rows of each image are folded into its sequence axis, so the image's keys and
@@ -90,8 +85,48 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         if n > 1:
             out = out.view(-1, H, n, T, Dh).transpose(1, 2).reshape(B, H, T, Dh)
-        out = out.transpose(1, 2).flatten(2)  # (B, T, D)
-        return self.ln(x + self.drop(self.o(out)))
+        return out.transpose(1, 2).flatten(2)
+
+
+class Attention(MultiHead):
+    """Multi-head attention with BERT's output projection and post-LayerNorm.
+
+    Self-attention when `kv` is None, cross-attention to precomputed `kv` otherwise.
+    """
+
+    def __init__(self, cfg: MEDConfig, kv_width: int | None = None):
+        super().__init__(cfg, kv_width)
+        self.o = nn.Linear(cfg.width, cfg.width)
+        self.ln = nn.LayerNorm(cfg.width, eps=cfg.eps)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.ln(x + self.drop(self.o(self.attend(x, mask, kv))))
+
+
+class TwinCrossAttention(nn.Module):
+    """NLVR2's cross-attention to an image pair: separate heads per image; their projected
+    outputs are averaged, or (merge) concatenated and projected; then residual + LayerNorm."""
+
+    def __init__(self, cfg: MEDConfig, merge: bool):
+        super().__init__()
+        self.h0 = MultiHead(cfg, cfg.image_width)
+        self.h1 = MultiHead(cfg, cfg.image_width)
+        self.o0 = nn.Linear(cfg.width, cfg.width)
+        self.o1 = nn.Linear(cfg.width, cfg.width)
+        self.merge = nn.Linear(2 * cfg.width, cfg.width) if merge else None
+        self.ln = nn.LayerNorm(cfg.width, eps=cfg.eps)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def kv(self, images: tuple[torch.Tensor, torch.Tensor]):
+        return self.h0.kv(images[0]), self.h1.kv(images[1])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, kv) -> torch.Tensor:
+        a = self.o0(self.h0.attend(x, mask, kv[0]))
+        b = self.o1(self.h1.attend(x, mask, kv[1]))
+        out = self.merge(torch.cat([a, b], dim=-1)) if self.merge is not None else (a + b) / 2
+        return self.ln(x + self.drop(out))
 
 
 class MLP(nn.Module):
