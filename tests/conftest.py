@@ -57,45 +57,33 @@ def tiny_blip_config():
     return BlipConfig(vision_config=TINY_VISION, text_config=TINY_TEXT)
 
 
-@pytest.fixture(scope="session")
-def hf_caption_dir(tmp_path_factory):
-    """A tiny BlipForConditionalGeneration saved by transformers; returns (dir, model)."""
-    from transformers import BlipForConditionalGeneration
+def _saved_tiny(tmp_path_factory, class_name: str, seed: int):
+    """A tiny transformers Blip* model, re-initialised and saved; returns (dir, model)."""
+    import transformers
 
     torch.manual_seed(0)
-    model = BlipForConditionalGeneration(tiny_blip_config()).eval()
-    reinit(model)
-    out = tmp_path_factory.mktemp("hf_caption")
+    model = getattr(transformers, class_name)(tiny_blip_config()).eval()
+    reinit(model, seed=seed)
+    out = tmp_path_factory.mktemp(class_name)
     model.save_pretrained(out)
     return out, model
+
+
+@pytest.fixture(scope="session")
+def hf_caption_dir(tmp_path_factory):
+    return _saved_tiny(tmp_path_factory, "BlipForConditionalGeneration", seed=0)
+
+
+@pytest.fixture(scope="session")
+def hf_retrieval_dir(tmp_path_factory):
+    return _saved_tiny(tmp_path_factory, "BlipForImageTextRetrieval", seed=1)
+
+
+@pytest.fixture(scope="session")
+def hf_vqa_dir(tmp_path_factory):
+    return _saved_tiny(tmp_path_factory, "BlipForQuestionAnswering", seed=2)
 
 
 @pytest.fixture
 def images():
     return torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-
-
-@pytest.fixture(scope="session")
-def hf_retrieval_dir(tmp_path_factory):
-    """A tiny BlipForImageTextRetrieval saved by transformers; returns (dir, model)."""
-    from transformers import BlipForImageTextRetrieval
-
-    torch.manual_seed(0)
-    model = BlipForImageTextRetrieval(tiny_blip_config()).eval()
-    reinit(model, seed=1)
-    out = tmp_path_factory.mktemp("hf_retrieval")
-    model.save_pretrained(out)
-    return out, model
-
-
-@pytest.fixture(scope="session")
-def hf_vqa_dir(tmp_path_factory):
-    """A tiny BlipForQuestionAnswering saved by transformers; returns (dir, model)."""
-    from transformers import BlipForQuestionAnswering
-
-    torch.manual_seed(0)
-    model = BlipForQuestionAnswering(tiny_blip_config()).eval()
-    reinit(model, seed=2)
-    out = tmp_path_factory.mktemp("hf_vqa")
-    model.save_pretrained(out)
-    return out, model
