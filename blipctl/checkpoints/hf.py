@@ -30,6 +30,11 @@ VQA_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
 _TIED = ("text_decoder.cls.predictions.decoder.weight", "text_decoder.cls.predictions.decoder.bias")
 
 
+ARCHITECTURES = {BlipCaptioner: "BlipForConditionalGeneration", BlipVQA: "BlipForQuestionAnswering",
+                 BlipRetrieval: "BlipForImageTextRetrieval"}
+KEYS = {BlipCaptioner: CAPTION_KEYS, BlipVQA: VQA_KEYS, BlipRetrieval: RETRIEVAL_KEYS}
+
+
 def vit_config(v: dict) -> ViTConfig:
     """Our ViT config from transformers' `vision_config` (never from defaults)."""
     _need_gelu(v, "vision_config")
@@ -136,11 +141,6 @@ def hub_or_dir(model: str) -> Path:
             f"--model {model}: not in the Hugging Face cache and cannot be downloaded ({why}); "
             "pass a local checkpoint instead: --model DIR, a directory written by "
             "transformers' save_pretrained") from None
-
-
-ARCHITECTURES = {BlipCaptioner: "BlipForConditionalGeneration", BlipVQA: "BlipForQuestionAnswering",
-                 BlipRetrieval: "BlipForImageTextRetrieval"}
-KEYS = {BlipCaptioner: CAPTION_KEYS, BlipVQA: VQA_KEYS, BlipRetrieval: RETRIEVAL_KEYS}
 
 
 def hf_config(model):
