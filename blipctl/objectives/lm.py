@@ -1,0 +1,37 @@
+"""Language-modelling loss for the image-grounded decoder, with label smoothing."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from blipctl.objectives.gather import global_sum, rank_and_world
+
+
+class LMLoss(nn.Module):
+    """Next-token cross-entropy with label smoothing (BLIP: 0.1). Padding and the first
+    `prompt_len` ids (the [DEC] token and a prompt such as "a picture of") are not targets.
+
+    reduction "mean": the mean over every target token of the world batch, however the tokens
+    fall across ranks (each rank divides its sum by the world's count / world size, so DDP's
+    gradient average gives the global mean). "sum": one summed loss per sequence, (B,), as
+    BLIP's VQA weights its answers.
+    """
+
+    def __init__(self, smoothing: float = 0.1):
+        super().__init__()
+        self.smoothing = smoothing
+
+    def forward(self, logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+                prompt_len: int = 1, reduction: str = "mean") -> torch.Tensor:
+        # logits: (B, T, V) for inputs ids: (B, T); mask: (B, T) 1 for real tokens
+        targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        targets[:, : max(prompt_len - 1, 0)] = -100
+        nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
+                              ignore_index=-100, label_smoothing=self.smoothing,
+                              reduction="none").view(targets.shape)  # (B, T-1)
+        if reduction == "sum":
+            return nll.sum(1)
+        count = global_sum((targets != -100).sum().float()).clamp_min(1)
+        return nll.sum() / (count / rank_and_world()[1])
