@@ -3,7 +3,7 @@
 
 _blipctl_subcommands() {
     case "$1" in
-        "") echo "caption data export recipes vqa" ;;
+        "") echo "caption data export finetune pretrain recipes vqa" ;;
         "data") echo "info synth" ;;
         "recipes") echo "list show validate" ;;
     esac
@@ -17,6 +17,8 @@ _blipctl_options() {
         "data info") echo "--json -h --help" ;;
         "data synth") echo "-h --help --out -o --images -n --seed --noise" ;;
         "export") echo "-h --help --model -m --to --out -o" ;;
+        "finetune") echo "--dry-run -h --help --resume" ;;
+        "pretrain") echo "--dry-run -h --help --resume" ;;
         "recipes") echo "-h --help" ;;
         "recipes list") echo "-h --help" ;;
         "recipes show") echo "-h --help" ;;
@@ -53,6 +55,8 @@ _blipctl_value_kind() {
         "export|--to") echo "choice:hf blip" ;;
         "export|--out") echo "file" ;;
         "export|-o") echo "file" ;;
+        "finetune|--resume") echo "dir" ;;
+        "pretrain|--resume") echo "dir" ;;
         "vqa|--questions") echo "file" ;;
         "vqa|-q") echo "file" ;;
         "vqa|--answers") echo "file" ;;
@@ -75,13 +79,15 @@ _blipctl_argument_kind() {
         "caption") echo "none" ;;
         "data info") echo "dir" ;;
         "data synth") echo "recipe" ;;
+        "finetune") echo "recipe" ;;
+        "pretrain") echo "recipe" ;;
         "recipes show") echo "recipe" ;;
         "recipes validate") echo "recipe" ;;
         "vqa") echo "none" ;;
     esac
 }
 
-_blipctl_recipes="mini/corpus"
+_blipctl_recipes="mini/caption mini/corpus mini/pretrain"
 
 _blipctl_complete_kind() {
     local kind="$1" cur="$2"

@@ -10,9 +10,31 @@ TASK_VERBS = {"BlipCaptioner": "caption", "BlipVQA": "answer questions",
               "BlipRetrieval": "match images and text"}
 
 
+def is_run(path: Path) -> bool:
+    """A blipctl training run directory, or one checkpoint inside it."""
+    return (path / "checkpoints").is_dir() or (path / "state.json").is_file()
+
+
+def load_run(path: Path):
+    """The model of a run's newest checkpoint (or of the checkpoint directory given), built
+    from the recipe it was trained with, in eval mode."""
+    from blipctl.config.schema import instantiate
+    from blipctl.config.yaml_io import load_yaml
+    from blipctl.engine import checkpoint
+
+    ckpt = checkpoint.latest(path) if (path / "checkpoints").is_dir() else path
+    cfg = load_yaml(ckpt / "config.yaml")
+    model = instantiate(cfg["model"])
+    checkpoint.load_weights(ckpt, model)
+    return model.eval()
+
+
 def load_model(model: str):
-    """Any BLIP task model, in eval mode, from a `.pth`/`.pt` file, a directory or a Hub id."""
+    """Any BLIP task model, in eval mode, from a run directory, a `.pth`/`.pt` file, a
+    transformers directory or a Hub id."""
     path = Path(model)
+    if is_run(path):
+        return load_run(path)
     if path.suffix in (".pth", ".pt") or path.is_file():
         from blipctl.checkpoints.original import load_original
 

@@ -129,12 +129,22 @@ def load_original(path: str | Path, image_size: int | None = None):
     return model.eval()
 
 
-def save_original(model, path: str | Path) -> None:
-    """Writes `{'model': state_dict}` with original BLIP key names."""
+def original_state(model) -> dict[str, torch.Tensor]:
+    """A model's state dict under original BLIP key names, tied LM-head entries included."""
     state = KEYS[type(model)].to_theirs(model.state_dict())
     if isinstance(model, (BlipCaptioner, BlipVQA, BlipPretrain)):
         state["text_decoder.cls.predictions.decoder.weight"] = model.decoder.embed.tok.weight
         state["text_decoder.cls.predictions.decoder.bias"] = model.lm_head.bias
+    return state
+
+
+def is_tied(key: str) -> bool:
+    return _TIED.fullmatch(key) is not None
+
+
+def save_original(model, path: str | Path) -> None:
+    """Writes `{'model': state_dict}` with original BLIP key names."""
+    state = original_state(model)
     tmp = Path(f"{path}.tmp")
     torch.save({"model": {k: v.detach().cpu().clone() for k, v in state.items()}}, tmp)
     tmp.replace(path)

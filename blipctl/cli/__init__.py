@@ -10,6 +10,7 @@ from blipctl import __version__
 from blipctl.cli import data, recipes
 from blipctl.cli.caption import caption
 from blipctl.cli.export import export
+from blipctl.cli.train import finetune, pretrain
 from blipctl.cli.vqa import vqa
 from blipctl.errors import BlipctlError
 
@@ -24,6 +25,8 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: rich formatting costs 0.3 s of imports
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command(context_settings={"allow_interspersed_args": True})(pretrain)
+app.command(context_settings={"allow_interspersed_args": True})(finetune)
 app.command()(caption)
 app.command()(vqa)
 app.command()(export)

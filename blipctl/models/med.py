@@ -170,6 +170,18 @@ class KVCache:
         self.self_kv = [None if kv is None else (kv[0][index], kv[1][index]) for kv in self.self_kv]
 
 
+def bert_init(m: nn.Module, std: float = 0.02) -> None:
+    """BERT's initialisation: N(0, 0.02) weights and embeddings, zero biases, unit LayerNorms.
+    (Real runs start from pretrained weights; this is what training from scratch starts from.)"""
+    if isinstance(m, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(m.weight, std=std)
+    if isinstance(m, nn.Linear) and m.bias is not None:
+        nn.init.zeros_(m.bias)
+    if isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
 class TextTransformer(nn.Module):
     """BERT-style encoder/decoder over token ids, optionally reading image tokens."""
 
@@ -179,6 +191,7 @@ class TextTransformer(nn.Module):
         self.embed = Embeddings(cfg)
         self.layers = nn.ModuleList(Layer(cfg, cross=i % cfg.cross_every == 0)
                                     for i in range(cfg.depth))
+        self.apply(bert_init)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor | None = None,
                 image: torch.Tensor | None = None, image_mask: torch.Tensor | None = None,
@@ -237,6 +250,7 @@ class LMHead(nn.Module):
         self.dense = nn.Linear(cfg.width, cfg.width)
         self.ln = nn.LayerNorm(cfg.width, eps=cfg.eps)
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.apply(bert_init)
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         # x: (B, T, D), embedding: (V, D) -> logits (B, T, V)

@@ -41,9 +41,11 @@ def test_completion_runs_no_python(name):
 
 
 @pytest.mark.parametrize("words, expected", [
-    (["blipctl", ""], ["caption", "data", "export", "recipes", "vqa"]),
+    (["blipctl", ""], ["caption", "data", "export", "finetune", "pretrain", "recipes", "vqa"]),
     (["blipctl", "data", "sy"], ["synth"]),
-    (["blipctl", "recipes", "show", "mini/c"], ["mini/corpus"]),
+    (["blipctl", "recipes", "show", "mini/c"], ["mini/caption", "mini/corpus"]),
+    (["blipctl", "finetune", "mini/p"], ["mini/pretrain"]),
+    (["blipctl", "pretrain", "--d"], ["--dry-run"]),
     (["blipctl", "data", "synth", "--n"], ["--noise"]),
     (["blipctl", "recipes", "validate", "--a"], ["--all"]),
 ])

@@ -1,0 +1,1 @@
+"""The training engine: one loop for one process, DDP under torchrun, or DeepSpeed ZeRO."""

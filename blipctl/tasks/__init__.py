@@ -1,0 +1,6 @@
+"""What each training task reads and which losses it computes.
+
+A task is a small class named in a recipe (`task: {_component_: blipctl.tasks.caption.Caption}`)
+with `records(files, root)`, `sample(image_size, train)` and `losses(model, batch, ctx)`.
+The engine does the rest. There is no base class: each file reads top to bottom.
+"""

@@ -1,0 +1,25 @@
+"""BLIP's learning-rate schedules against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from blipctl.engine.schedule import OptimConfig, lr_at
+
+
+def test_cosine_per_epoch_as_blip_fine_tunes():
+    cfg = OptimConfig(lr=1e-5, min_lr=0.0, schedule="cosine", epochs=5)
+    assert [lr_at(cfg, e, 123) for e in (0, 5)] == pytest.approx([1e-5, 0.0])
+    assert lr_at(cfg, 2, 0) == pytest.approx(1e-5 * 0.5 * (1 + math.cos(math.pi * 2 / 5)))
+
+
+def test_step_decay_with_warmup_as_blip_pretrains():
+    cfg = OptimConfig(lr=3e-4, min_lr=1e-6, warmup_lr=1e-6, warmup_steps=3000, decay_rate=0.9,
+                      schedule="step", epochs=20)
+    assert lr_at(cfg, 0, 0) == pytest.approx(1e-6)
+    assert lr_at(cfg, 0, 1500) == pytest.approx(1e-6 + (3e-4 - 1e-6) / 2)
+    assert lr_at(cfg, 0, 5000) == pytest.approx(3e-4)
+    assert lr_at(cfg, 3, 0) == pytest.approx(3e-4 * 0.9 ** 3)
+    assert lr_at(cfg, 200, 0) == pytest.approx(1e-6)  # floored at min_lr
