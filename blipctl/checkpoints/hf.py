@@ -92,6 +92,8 @@ def load_hf(directory: Path):
         model = task(vit, med)
     state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
     model.load_state_dict(KEYS[task].to_ours(state, str(directory)), strict=True)
+    if hasattr(model, "text_start"):
+        model.text_start = "[CLS]"  # transformers feeds questions and ITM text from [CLS]
     return model.eval()
 
 

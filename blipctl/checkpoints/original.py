@@ -28,8 +28,12 @@ KEYS = {
                      ("encoder.", "text_encoder.", BERT),
                      ("decoder.", "text_decoder.bert.", BERT),
                      ("lm_head.", "text_decoder.cls.", LM_HEAD)]),
-    BlipRetrieval: KeyMap([("visual.", "visual_encoder.", VIT_TIMM),
-                           ("text.", "text_encoder.", BERT), ("", "", _PROJ)]),
+    BlipRetrieval: KeyMap([
+        ("visual.", "visual_encoder.", VIT_TIMM), ("text.", "text_encoder.", BERT),
+        ("visual_m.", "visual_encoder_m.", VIT_TIMM), ("text_m.", "text_encoder_m.", BERT),
+        ("", "", _PROJ + [(f"{m}_m.{{w}}", f"{m}_m.{{w}}") for m in ("vision_proj", "text_proj")]
+         + [(b, b) for b in ("temp", "image_queue", "text_queue", "idx_queue", "ptr_queue")]),
+    ]),
     BlipNLVR: KeyMap([("visual.", "visual_encoder.", VIT_TIMM),
                       ("text.", "text_encoder.", BERT_TWIN),
                       ("", "", [("cls_head.{i}.{w}", "cls_head.{i}.{w}")])]),

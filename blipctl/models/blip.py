@@ -68,15 +68,40 @@ def decode_with_image(decoder: TextTransformer, head: LMHead, image: torch.Tenso
 
 class BlipRetrieval(nn.Module):
     """Image-text matching: ITC features (unimodal encoders, projected to `embed_dim` and
-    L2-normalised) and ITM logits (image-grounded text encoder, [CLS] -> 2 classes)."""
+    L2-normalised) and ITM logits (image-grounded text encoder, first token -> 2 classes).
 
-    def __init__(self, vision: ViTConfig, text: MEDConfig, embed_dim: int = 256):
+    With `queue_size > 0` it also carries what retrieval fine-tuning needs: momentum copies,
+    feature queues with their image ids, and the ITC temperature (BLIP's `*_m`, `*_queue`).
+    """
+
+    text_start = "[ENC]"  # the ITM text's first token; transformers checkpoints use [CLS]
+
+    def __init__(self, vision: ViTConfig, text: MEDConfig, embed_dim: int = 256,
+                 queue_size: int = 0, momentum: float = 0.995):
         super().__init__()
         self.visual = ViT(vision)
         self.text = TextTransformer(text)
         self.vision_proj = nn.Linear(vision.width, embed_dim)
         self.text_proj = nn.Linear(text.width, embed_dim)
         self.itm_head = nn.Linear(text.width, 2)
+        if queue_size > 0:
+            self.temp = nn.Parameter(torch.tensor(0.07))
+            self.momentum = momentum
+            self.visual_m = ViT(vision)
+            self.vision_proj_m = nn.Linear(vision.width, embed_dim)
+            self.text_m = TextTransformer(text)
+            self.text_proj_m = nn.Linear(text.width, embed_dim)
+            init_momentum(self)
+            add_queues(self, embed_dim, queue_size)
+            self.register_buffer("idx_queue", torch.full((1, queue_size), -100))
+
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.visual, self.visual_m), (self.vision_proj, self.vision_proj_m),
+                (self.text, self.text_m), (self.text_proj, self.text_proj_m)]
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        ema_(self.momentum_pairs(), self.momentum)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)  # (B, N, Dv)
@@ -96,6 +121,8 @@ class BlipRetrieval(nn.Module):
 class BlipVQA(nn.Module):
     """VQA: the question goes through the image-grounded encoder; the answer decoder
     cross-attends to the question states. Answers are generated or ranked from a list."""
+
+    text_start = "[ENC]"  # the question's first token; transformers checkpoints use [CLS]
 
     def __init__(self, vision: ViTConfig, text: MEDConfig):
         super().__init__()
@@ -167,12 +194,8 @@ class BlipPretrain(nn.Module):
         self.vision_proj_m = nn.Linear(vision.width, embed_dim)
         self.encoder_m = TextTransformer(text)
         self.text_proj_m = nn.Linear(text.width, embed_dim)
-        for online, target in self.momentum_pairs():
-            target.load_state_dict(online.state_dict())
-            target.requires_grad_(False)
-        self.register_buffer("image_queue", F.normalize(torch.randn(embed_dim, queue_size), dim=0))
-        self.register_buffer("text_queue", F.normalize(torch.randn(embed_dim, queue_size), dim=0))
-        self.register_buffer("ptr_queue", torch.zeros(1, dtype=torch.long))
+        init_momentum(self)
+        add_queues(self, embed_dim, queue_size)
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.visual, self.visual_m), (self.vision_proj, self.vision_proj_m),
@@ -180,16 +203,35 @@ class BlipPretrain(nn.Module):
 
     @torch.no_grad()
     def momentum_update(self) -> None:
-        """target <- m * target + (1 - m) * online, for every momentum pair."""
-        for online, target in self.momentum_pairs():
-            for p, q in zip(online.parameters(), target.parameters(), strict=True):
-                q.mul_(self.momentum).add_(p.detach(), alpha=1 - self.momentum)
+        ema_(self.momentum_pairs(), self.momentum)
+
+
+def init_momentum(model: nn.Module) -> None:
+    """Momentum copies start equal to their online modules and take no gradient."""
+    for online, target in model.momentum_pairs():
+        target.load_state_dict(online.state_dict())
+        target.requires_grad_(False)
+
+
+@torch.no_grad()
+def ema_(pairs: list[tuple[nn.Module, nn.Module]], m: float) -> None:
+    """target <- m * target + (1 - m) * online, for every momentum pair."""
+    for online, target in pairs:
+        for p, q in zip(online.parameters(), target.parameters(), strict=True):
+            q.mul_(m).add_(p.detach(), alpha=1 - m)
+
+
+def add_queues(model: nn.Module, embed_dim: int, size: int) -> None:
+    """ITC feature queues (E, Q) of random unit vectors, and their write pointer."""
+    model.register_buffer("image_queue", F.normalize(torch.randn(embed_dim, size), dim=0))
+    model.register_buffer("text_queue", F.normalize(torch.randn(embed_dim, size), dim=0))
+    model.register_buffer("ptr_queue", torch.zeros(1, dtype=torch.long))
 
 
 class BlipNLVR(nn.Module):
     """NLVR2: is a statement true of an image pair? The text encoder's cross-attention reads
     both images (`TwinCrossAttention`, merged by a projection from layer `merge_from` on, as
-    BLIP does from layer 6); [CLS] -> MLP -> 2 logits [false, true]."""
+    BLIP does from layer 6); [ENC] -> MLP -> 2 logits [false, true]."""
 
     def __init__(self, vision: ViTConfig, text: MEDConfig, merge_from: int = 6):
         super().__init__()

@@ -58,16 +58,19 @@ def blip_vqa_tiny(image_size: int = 64) -> BlipVQA:
     return BlipVQA(vit_tiny(image_size), med_tiny(128))
 
 
-def blip_retrieval_base(image_size: int = 384, embed_dim: int = 256) -> BlipRetrieval:
-    return BlipRetrieval(vit_base(image_size), med_base(768), embed_dim)
+def blip_retrieval_base(image_size: int = 384, embed_dim: int = 256, queue_size: int = 0,
+                        ckpt_layers: int = 0) -> BlipRetrieval:
+    """queue_size > 0 adds momentum encoders and queues for fine-tuning (BLIP: 57600)."""
+    return BlipRetrieval(vit_base(image_size, ckpt_layers), med_base(768), embed_dim, queue_size)
 
 
-def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256) -> BlipRetrieval:
-    return BlipRetrieval(vit_large(image_size), med_base(1024), embed_dim)
+def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256, queue_size: int = 0,
+                         ckpt_layers: int = 0) -> BlipRetrieval:
+    return BlipRetrieval(vit_large(image_size, ckpt_layers), med_base(1024), embed_dim, queue_size)
 
 
-def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64) -> BlipRetrieval:
-    return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim)
+def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: int = 0) -> BlipRetrieval:
+    return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size)
 
 
 def blip_pretrain_base(image_size: int = 224, queue_size: int = 57600) -> BlipPretrain:

@@ -121,6 +121,7 @@ def vqa(items: list[dict], job: VQAJob,
         images = torch.stack(pixels).to(device=device, dtype=dtype)
         q = tok([it["question"] for it in good], padding="longest", return_tensors="pt")
         ids, mask = q.input_ids.to(device), q.attention_mask.to(device)
+        ids[:, 0] = tok.convert_tokens_to_ids(model.text_start)
         if job.answers:
             best = model.rank(images, ids, mask, answer_ids, answer_mask, k=job.k_test)
             texts = [job.answers[i] for i in best.tolist()]

@@ -114,3 +114,16 @@ def test_sigkill_then_resume_is_bit_exact(corpus, tmp_path):
     wa = load_file(full / "checkpoints" / "step_000008" / "model.safetensors")
     wb = load_file(cut / "checkpoints" / "step_000008" / "model.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize("task, keys", [("retrieval", {"itc", "itm"}), ("vqa", {"vqa"}),
+                                        ("nlvr", {"nlvr", "acc"})])
+def test_every_finetune_task_trains_from_pretraining(task, keys, pretrained, corpus, tmp_path):
+    root, _ = corpus
+    extra = ["model.queue_size=32"] if task == "retrieval" else []
+    r = run_cli("finetune", f"mini/{task}", f"data.root={root}", f"output_dir={tmp_path}",
+                f"init={pretrained[0]}", *TINY, *extra, "max_steps=2")
+    assert r.returncode == 0, r.stderr
+    assert "tensors from" in r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and keys <= set(rows[-1]) and all(r["loss"] > 0 for r in rows)

@@ -1,0 +1,33 @@
+"""NLVR2 fine-tuning: cross-entropy of the true/false head over image pairs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from blipctl.data.annotations import nlvr_records
+from blipctl.data.loader import nlvr_sample
+from blipctl.models.blip import BlipNLVR
+from blipctl.tasks.context import Context
+
+
+class NLVR:
+    model_type = BlipNLVR
+
+    def __init__(self, max_length: int = 35):
+        self.max_length = max_length
+
+    def records(self, files: list[str], root: str) -> list[dict]:
+        return [r for f in files for r in nlvr_records(f, root)]
+
+    def sample(self, image_size: int, train: bool):
+        return nlvr_sample(image_size, train)
+
+    def losses(self, model: BlipNLVR, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
+        ids, mask = ctx.tokenize(batch["sentence"], self.max_length, first=ctx.tokenizer.enc_token_id,
+                                 padding="longest")
+        logits = model(batch["left"].to(ctx.device), batch["right"].to(ctx.device), ids, mask)
+        labels = torch.as_tensor(batch["label"], device=ctx.device)
+        loss = F.cross_entropy(logits, labels)
+        acc = (logits.argmax(1) == labels).float().mean()
+        return {"loss": loss, "nlvr": loss, "acc": acc.detach()}
