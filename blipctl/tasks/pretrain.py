@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from blipctl.data.annotations import caption_records
 from blipctl.data.loader import image_sample
 from blipctl.models.blip import BlipPretrain
-from blipctl.objectives.gather import gather
-from blipctl.objectives.itc import ITCLoss, alpha_at, enqueue_
+from blipctl.objectives.itc import ITCLoss, alpha_at
 from blipctl.objectives.itm import ITMLoss
 from blipctl.objectives.lm import LMLoss
 from blipctl.tasks.context import Context
+from blipctl.tasks.contrastive import momentum_itc
 
 
 class Pretrain:
@@ -37,20 +36,8 @@ class Pretrain:
         images = batch["image"].to(ctx.device)
         ids, mask = ctx.tokenize(batch["caption"], self.max_length)
         alpha = alpha_at(ctx.step, int(self.ramp_epochs * ctx.steps_per_epoch), self.alpha)
-        with torch.no_grad():
-            model.temp.clamp_(0.001, 0.5)
-
-        image = model.visual(images)  # (B, N, D)
-        image_feat = F.normalize(model.vision_proj(image[:, 0]), dim=-1)  # (B, E)
-        text_feat = F.normalize(model.text_proj(model.encoder(ids, mask)[:, 0]), dim=-1)
-        with torch.no_grad():
-            model.momentum_update()
-            image_feat_m = F.normalize(model.vision_proj_m(model.visual_m(images)[:, 0]), dim=-1)
-            text_feat_m = F.normalize(model.text_proj_m(model.encoder_m(ids, mask)[:, 0]), dim=-1)
-        itc, sim_i2t, sim_t2i = self.itc(image_feat, text_feat, model.temp, image_feat_m, text_feat_m,
-                                         model.image_queue, model.text_queue, alpha=alpha)
-        enqueue_(model.ptr_queue, [model.image_queue, model.text_queue],
-                 [gather(image_feat_m), gather(text_feat_m)])
+        image, itc, sim_i2t, sim_t2i = momentum_itc(model, model.encoder, model.encoder_m, images, ids,
+                                                    mask, self.itc, alpha)
 
         enc_ids = ids.clone()
         enc_ids[:, 0] = tok.enc_token_id
