@@ -87,7 +87,7 @@ _blipctl_argument_kind() {
     esac
 }
 
-_blipctl_recipes="mini/caption mini/corpus mini/pretrain"
+_blipctl_recipes="mini/caption mini/corpus mini/nlvr mini/pretrain mini/retrieval mini/vqa"
 
 _blipctl_complete_kind() {
     local kind="$1" cur="$2"

@@ -3,13 +3,15 @@
     RUN/checkpoints/step_000120/
         model.safetensors   weights, momentum encoders and queues included (our key names)
         optimizer.pt        optimizer state (tensors and numbers: loads with weights_only=True)
-        trainer.pt          RNG states (torch, CUDA, Python, NumPy) and the grad scaler
+        rng_R.pt            each rank's RNG states (torch, CUDA, Python, NumPy)
+        deepspeed/          under DeepSpeed: its ZeRO-partitioned optimizer state, per rank
         state.json          position (step, epoch, batch), learning rate, frozen parameters,
                             skipped items, model class
         config.yaml         the resolved recipe
 
 A checkpoint is written into a hidden temporary directory, every file fsynced, then renamed
-into place: a crash leaves either the previous checkpoints or a complete new one.
+into place: a crash leaves either the previous checkpoints or a complete new one. (There is
+no loss scaler to save: blipctl trains in fp32 or bf16, neither of which needs one.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from blipctl.errors import BlipctlError
 
@@ -55,32 +58,82 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-         state: dict[str, Any], config_yaml: str, keep: int = 3, scaler: Any = None) -> Path:
-    """Writes checkpoint `step` atomically and keeps the newest `keep` of them."""
+         state: dict[str, Any], config_yaml: str, keep: int = 3, rank: int = 0,
+         engine: Any = None) -> Path:
+    """Writes checkpoint `step` atomically and keeps the newest `keep`. Every rank calls it:
+    each writes its RNG state (and, under DeepSpeed, its ZeRO partitions); rank 0 writes the
+    rest and renames the directory into place."""
+    from blipctl.engine.dist import barrier
+
     root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:06d}"
     tmp = root / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_model(model, str(tmp / "model.safetensors"))
-    if optimizer is not None:
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save({"rng": rng_state(), "scaler": scaler.state_dict() if scaler else None}, tmp / "trainer.pt")
-    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
-    (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": frozen,
-                                                "model": type(model).__name__}, indent=1))
-    (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
-    for f in tmp.iterdir():
-        _fsync(f)
-    _fsync(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    _fsync(root)
-    for old in checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    if rank == 0:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    barrier()
+    torch.save({"rng": rng_state()}, tmp / f"rng_{rank}.pt")
+    if engine is not None:
+        engine.save_checkpoint(str(tmp), tag="deepspeed")
+    with _full_weights(model, engine):
+        if rank == 0:
+            save_weights(model, tmp / "model.safetensors")
+    if rank == 0:
+        if optimizer is not None and engine is None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+        (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": frozen,
+                                                    "model": type(model).__name__}, indent=1))
+        (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
+    barrier()
+    if rank == 0:
+        for f in tmp.rglob("*"):
+            _fsync(f)
+        _fsync(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        _fsync(root)
+        for old in checkpoints(run_dir)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    barrier()
     return final
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """The state dict as safetensors; a tensor shared under several names (MED's shared
+    layers) is stored once, the other names recorded as aliases in the file's metadata."""
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for name, t in model.state_dict().items():
+        key = (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype)
+        if t.numel() and key in seen:
+            aliases[name] = seen[key]
+            continue
+        seen[key] = name
+        tensors[name] = t.detach().to("cpu", copy=True).contiguous()
+    save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases)})
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open has no iterator)
+        aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+    state.update({alias: state[target] for alias, target in aliases.items()})
+    return state
+
+
+def _full_weights(model: torch.nn.Module, engine: Any):
+    """ZeRO-3 partitions parameters: gather them (on every rank) while rank 0 saves."""
+    import contextlib
+
+    if engine is None or engine.zero_optimization_stage() < 3:
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None)
 
 
 def checkpoints(run_dir: str | Path) -> list[Path]:
@@ -105,7 +158,7 @@ def load_weights(ckpt: Path, model: torch.nn.Module) -> dict[str, Any]:
     """Loads weights (strictly) and the frozen flags; returns state.json."""
     state = read_state(ckpt)
     try:
-        missing, unexpected = load_model(model, str(ckpt / "model.safetensors"), strict=False)
+        missing, unexpected = model.load_state_dict(read_weights(ckpt / "model.safetensors"), strict=False)
     except Exception as e:  # shape mismatch or a corrupt file
         reason = str(e).splitlines()[0][:160]
         raise BlipctlError(f"{ckpt / 'model.safetensors'}: cannot load ({reason})") from None
@@ -118,11 +171,11 @@ def load_weights(ckpt: Path, model: torch.nn.Module) -> dict[str, Any]:
     return state
 
 
-def load_trainer(ckpt: Path, optimizer: torch.optim.Optimizer | None, scaler: Any = None) -> None:
-    """Restores the optimizer, the scaler and every RNG (after the weights)."""
+def load_trainer(ckpt: Path, optimizer: torch.optim.Optimizer | None, rank: int = 0) -> None:
+    """Restores the optimizer and this rank's RNGs (after the weights)."""
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-    trainer = torch.load(ckpt / "trainer.pt", weights_only=True)
-    if scaler is not None and trainer.get("scaler"):
-        scaler.load_state_dict(trainer["scaler"])
-    set_rng_state(trainer["rng"])
+    path = ckpt / f"rng_{rank}.pt"
+    if not path.exists():
+        raise BlipctlError(f"{ckpt}: no RNG state for rank {rank} (was the run on fewer ranks?)")
+    set_rng_state(torch.load(path, weights_only=True)["rng"])

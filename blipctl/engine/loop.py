@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from blipctl.engine import checkpoint
-from blipctl.engine.dist import barrier, setup, teardown
+from blipctl.engine.dist import setup, teardown
 from blipctl.engine.runlog import RunLog
 from blipctl.engine.schedule import OptimConfig, lr_at
 from blipctl.errors import BlipctlError, ConfigError
@@ -142,12 +142,9 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
         epoch, first_batch, step, skipped = 0, 0, 0, 0
         if ckpt is not None:
             if engine is not None:
-                from blipctl.engine.deepspeed import load as ds_load
-
-                ds_load(engine, ckpt)
-                checkpoint.load_trainer(ckpt, None)
-            else:
-                checkpoint.load_trainer(ckpt, optimizer)
+                engine.load_checkpoint(str(ckpt), tag="deepspeed", load_module_strict=True,
+                                       load_optimizer_states=True, load_lr_scheduler_states=False)
+            checkpoint.load_trainer(ckpt, optimizer if engine is None else None, world.rank)
             epoch, first_batch = state["epoch"], state["batch"]
             step, skipped = state["step"], state["skipped"]
         else:
@@ -170,13 +167,7 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
             pos = {"epoch": epoch, "batch": micro + 1, "skipped": skipped, "lr": lr}
             if pos["batch"] >= steps_per_epoch * accum:
                 pos.update(epoch=epoch + 1, batch=0)
-            if engine is not None:
-                from blipctl.engine.deepspeed import save as ds_save
-
-                ds_save(engine, run_dir, step, model, pos, config_yaml, cfg.keep, world)
-            elif world.main:
-                checkpoint.save(run_dir, step, model, optimizer, pos, config_yaml, cfg.keep)
-            barrier()
+            checkpoint.save(run_dir, step, model, optimizer, pos, config_yaml, cfg.keep, world.rank, engine)
 
         wrapped.train()
         t0, seen, sums, logged = time.perf_counter(), 0, {}, 0
@@ -207,7 +198,8 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
                     with autocast:
                         out = wrapped(batch, ctx)
                     if engine is not None:
-                        engine.backward(out["loss"])
+                        engine.backward(out["loss"])  # DeepSpeed divides by its accumulation steps
+                        engine.step()  # steps the optimizer at its accumulation boundary only
                     else:
                         (out["loss"] / accum).backward()
                 seen += batch["size"] * world.size
@@ -215,9 +207,7 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
                     sums[k] = sums.get(k, 0.0) + v.item() / accum
                 if not boundary:
                     continue
-                if engine is not None:
-                    engine.step()
-                else:
+                if engine is None:
                     if cfg.optim.clip_grad > 0:
                         nn.utils.clip_grad_norm_(params, cfg.optim.clip_grad)
                     optimizer.step()
@@ -228,6 +218,10 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
                 if step % cfg.log_every == 0 or step == total:
                     dt = time.perf_counter() - t0
                     means = {k: v / logged for k, v in sums.items()}
+                    if world.size > 1:  # the world's mean, not this rank's
+                        vals = torch.tensor(list(means.values()), dtype=torch.float64)
+                        torch.distributed.all_reduce(vals)
+                        means = dict(zip(means, (vals / world.size).tolist(), strict=True))
                     last = {"step": step, "epoch": epoch, "lr": lr, **means,
                             "img_per_s": round(seen / dt, 2), "skipped": skipped}
                     log.log(last)
@@ -242,6 +236,6 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
         log.close()
         if skipped and world.main:
             print(f"skipped {skipped} unreadable item(s)", file=sys.stderr, flush=True)
-        return last
+        return last if world.main else {}
     finally:
         teardown()

@@ -29,7 +29,7 @@ def test_save_load_round_trip_keeps_everything(tmp_path):
     opt.step()
     ck = checkpoint.save(tmp_path, 7, m, opt, {"epoch": 1, "batch": 4}, "seed: 1\n")
     assert sorted(p.name for p in ck.iterdir()) == ["config.yaml", "model.safetensors", "optimizer.pt",
-                                                     "state.json", "trainer.pt"]
+                                                     "rng_0.pt", "state.json"]
     state = json.loads((ck / "state.json").read_text())
     assert state["frozen"] == ["a.bias"] and state["step"] == 7 and state["batch"] == 4
     after = torch.rand(1)
