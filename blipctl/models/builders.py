@@ -1,6 +1,7 @@
 """Model builders: architecture by name of function, weights loaded separately (timm-style).
 
 Recipes name these by dotted path, e.g. `_component_: blipctl.models.builders.blip_caption_base`.
+`ckpt_layers` checkpoints the last k ViT blocks' activations (BLIP's `vit_ckpt_layer`).
 """
 
 from __future__ import annotations
@@ -38,20 +39,22 @@ def med_tiny(image_width: int = 128) -> MEDConfig:
                      image_width=image_width, dropout=0.0)
 
 
-def blip_caption_base(image_size: int = 384, prompt: str = "a picture of ") -> BlipCaptioner:
-    return BlipCaptioner(vit_base(image_size), med_base(768), prompt)
+def blip_caption_base(image_size: int = 384, prompt: str = "a picture of ",
+                      ckpt_layers: int = 0) -> BlipCaptioner:
+    return BlipCaptioner(vit_base(image_size, ckpt_layers), med_base(768), prompt)
 
 
-def blip_caption_large(image_size: int = 384, prompt: str = "a picture of ") -> BlipCaptioner:
-    return BlipCaptioner(vit_large(image_size), med_base(1024), prompt)
+def blip_caption_large(image_size: int = 384, prompt: str = "a picture of ",
+                       ckpt_layers: int = 0) -> BlipCaptioner:
+    return BlipCaptioner(vit_large(image_size, ckpt_layers), med_base(1024), prompt)
 
 
 def blip_caption_tiny(image_size: int = 64, prompt: str = "a picture of ") -> BlipCaptioner:
     return BlipCaptioner(vit_tiny(image_size), med_tiny(128), prompt)
 
 
-def blip_vqa_base(image_size: int = 480) -> BlipVQA:
-    return BlipVQA(vit_base(image_size), med_base(768))
+def blip_vqa_base(image_size: int = 480, ckpt_layers: int = 0) -> BlipVQA:
+    return BlipVQA(vit_base(image_size, ckpt_layers), med_base(768))
 
 
 def blip_vqa_tiny(image_size: int = 64) -> BlipVQA:
@@ -73,20 +76,20 @@ def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: i
     return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size)
 
 
-def blip_pretrain_base(image_size: int = 224, queue_size: int = 57600) -> BlipPretrain:
-    return BlipPretrain(vit_base(image_size), med_base(768), 256, queue_size)
+def blip_pretrain_base(image_size: int = 224, queue_size: int = 57600, ckpt_layers: int = 0) -> BlipPretrain:
+    return BlipPretrain(vit_base(image_size, ckpt_layers), med_base(768), 256, queue_size)
 
 
-def blip_pretrain_large(image_size: int = 224, queue_size: int = 57600) -> BlipPretrain:
-    return BlipPretrain(vit_large(image_size), med_base(1024), 256, queue_size)
+def blip_pretrain_large(image_size: int = 224, queue_size: int = 57600, ckpt_layers: int = 0) -> BlipPretrain:
+    return BlipPretrain(vit_large(image_size, ckpt_layers), med_base(1024), 256, queue_size)
 
 
 def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256) -> BlipPretrain:
     return BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size)
 
 
-def blip_nlvr_base(image_size: int = 384) -> BlipNLVR:
-    return BlipNLVR(vit_base(image_size, drop_path=0.1), med_base(768), merge_from=6)
+def blip_nlvr_base(image_size: int = 384, ckpt_layers: int = 0) -> BlipNLVR:
+    return BlipNLVR(vit_base(image_size, ckpt_layers, drop_path=0.1), med_base(768), merge_from=6)
 
 
 def blip_nlvr_tiny(image_size: int = 64) -> BlipNLVR:

@@ -30,3 +30,40 @@ def test_base_caption_logits_and_beam_tokens(tmp_path):
         want_ids = hf.generate(pixel_values=x, num_beams=3, min_length=5, max_length=20)
     got_ids = ours.generate(x, torch.tensor([30522]), DecodeConfig(), eos=102, pad=0)
     assert cut(got_ids) == cut(want_ids)
+
+
+@pytest.mark.slow
+def test_base_caption_cli_equals_transformers(tmp_path):
+    """The acceptance run: a base-size checkpoint saved by transformers, captioned through
+    `blipctl caption --model DIR --num-beams 3 --format jsonl`, gives transformers' captions."""
+    import json
+    import subprocess
+
+    import numpy as np
+    from caption_throughput import base_model
+    from PIL import Image
+    from transformers import BlipImageProcessor
+
+    from blipctl.text.tokenizer import blip_tokenizer
+
+    hf = base_model()
+    hf.save_pretrained(tmp_path / "ckpt")
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"img{i}.jpg")
+        Image.fromarray(rng.integers(0, 255, (300 + 40 * i, 400, 3), dtype=np.uint8)).save(paths[-1])
+    proc = subprocess.run([sys.executable, "-m", "blipctl", "caption", "--model", str(tmp_path / "ckpt"),
+                           *map(str, paths), "--num-beams", "3", "--format", "jsonl"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    got = [json.loads(line)["caption"] for line in proc.stdout.splitlines()]
+
+    tok, prompt = blip_tokenizer(), "a picture of "
+    pixels = BlipImageProcessor(size={"height": 384, "width": 384})(
+        [Image.open(p).convert("RGB") for p in paths], return_tensors="pt").pixel_values
+    with torch.no_grad():
+        out = hf.generate(pixel_values=pixels, input_ids=torch.tensor([tok(prompt).input_ids] * 3),
+                          num_beams=3, min_length=5, max_length=20)
+    want = [t[len(prompt.strip()):].strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+    assert got == want and len(set(want)) > 1
