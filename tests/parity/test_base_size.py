@@ -48,11 +48,13 @@ def test_base_caption_cli_equals_transformers(tmp_path):
 
     hf = base_model()
     hf.save_pretrained(tmp_path / "ckpt")
-    rng = np.random.default_rng(1)
-    paths = []
-    for i in range(3):
-        paths.append(tmp_path / f"img{i}.jpg")
-        Image.fromarray(rng.integers(0, 255, (300 + 40 * i, 400, 3), dtype=np.uint8)).save(paths[-1])
+    paths = []  # structured images: a random ViT maps uniform noise images to one caption
+    for i, colour in enumerate([(255, 0, 0), (0, 0, 255), (250, 250, 250)]):
+        a = np.zeros((300 + 40 * i, 400, 3), np.uint8)
+        a[:] = colour
+        a[:150, :200] = 255 - np.array(colour)
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(a).save(paths[-1])
     proc = subprocess.run([sys.executable, "-m", "blipctl", "caption", "--model", str(tmp_path / "ckpt"),
                            *map(str, paths), "--num-beams", "3", "--format", "jsonl"],
                           capture_output=True, text=True, timeout=900)
