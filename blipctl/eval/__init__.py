@@ -1,0 +1,1 @@
+"""Evaluation: official metrics and the loops that feed them."""

@@ -1,0 +1,27 @@
+"""Retrieval recall (BLIP's `itm_eval`): an image counts as found at K when any of its
+captions ranks within the top K; a caption when its image does."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def recall_at_k(scores_i2t: np.ndarray, img2txt: list[list[int]], txt2img: list[int],
+                ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """scores_i2t: (images, texts), higher is better; img2txt: each image's caption indices;
+    txt2img: each caption's image. Returns tr_r{k}, ir_r{k}, tr_mean, ir_mean, r_mean (%)."""
+    scores_i2t = np.asarray(scores_i2t, dtype=np.float64)
+    order_i2t = np.argsort(-scores_i2t, axis=1, kind="stable")
+    tr_rank = np.array([min(int(np.where(order_i2t[i] == t)[0][0]) for t in img2txt[i])
+                        for i in range(len(img2txt))])
+    order_t2i = np.argsort(-scores_i2t.T, axis=1, kind="stable")
+    ir_rank = np.array([int(np.where(order_t2i[t] == txt2img[t])[0][0]) for t in range(len(txt2img))])
+    out = {}
+    for k in ks:
+        out[f"tr_r{k}"] = 100.0 * float(np.mean(tr_rank < k))
+    for k in ks:
+        out[f"ir_r{k}"] = 100.0 * float(np.mean(ir_rank < k))
+    out["tr_mean"] = float(np.mean([out[f"tr_r{k}"] for k in ks]))
+    out["ir_mean"] = float(np.mean([out[f"ir_r{k}"] for k in ks]))
+    out["r_mean"] = (out["tr_mean"] + out["ir_mean"]) / 2
+    return out
