@@ -87,7 +87,7 @@ _blipctl_argument_kind() {
     esac
 }
 
-_blipctl_recipes="mini/caption mini/corpus mini/nlvr mini/pretrain mini/retrieval mini/vqa"
+_blipctl_recipes="blip/caption_coco blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/nlvr mini/pretrain mini/retrieval mini/vqa"
 
 _blipctl_complete_kind() {
     local kind="$1" cur="$2"
