@@ -3,8 +3,9 @@
 
 _blipctl_subcommands() {
     case "$1" in
-        "") echo "caption data export finetune pretrain recipes vqa" ;;
+        "") echo "caption data eval export finetune pretrain recipes vqa" ;;
         "data") echo "info synth" ;;
+        "eval") echo "run score" ;;
         "recipes") echo "list show validate" ;;
     esac
 }
@@ -16,6 +17,9 @@ _blipctl_options() {
         "data") echo "-h --help" ;;
         "data info") echo "--json -h --help" ;;
         "data synth") echo "-h --help --out -o --images -n --seed --noise" ;;
+        "eval") echo "-h --help" ;;
+        "eval run") echo "--check --dry-run -h --help --model -m" ;;
+        "eval score") echo "--spice --no-spice --json -h --help --task -t --predictions -p --annotations -a" ;;
         "export") echo "-h --help --model -m --to --out -o" ;;
         "finetune") echo "--dry-run -h --help --resume" ;;
         "pretrain") echo "--dry-run -h --help --resume" ;;
@@ -50,6 +54,14 @@ _blipctl_value_kind() {
         "data synth|-n") echo "none" ;;
         "data synth|--seed") echo "none" ;;
         "data synth|--noise") echo "none" ;;
+        "eval run|--model") echo "none" ;;
+        "eval run|-m") echo "none" ;;
+        "eval score|--task") echo "choice:caption vqa retrieval nlvr" ;;
+        "eval score|-t") echo "choice:caption vqa retrieval nlvr" ;;
+        "eval score|--predictions") echo "file" ;;
+        "eval score|-p") echo "file" ;;
+        "eval score|--annotations") echo "file" ;;
+        "eval score|-a") echo "file" ;;
         "export|--model") echo "none" ;;
         "export|-m") echo "none" ;;
         "export|--to") echo "choice:hf blip" ;;
@@ -79,6 +91,7 @@ _blipctl_argument_kind() {
         "caption") echo "none" ;;
         "data info") echo "dir" ;;
         "data synth") echo "recipe" ;;
+        "eval run") echo "recipe" ;;
         "finetune") echo "recipe" ;;
         "pretrain") echo "recipe" ;;
         "recipes show") echo "recipe" ;;
@@ -87,7 +100,7 @@ _blipctl_argument_kind() {
     esac
 }
 
-_blipctl_recipes="blip/caption_coco blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/nlvr mini/pretrain mini/retrieval mini/vqa"
+_blipctl_recipes="blip/caption_coco blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa"
 
 _blipctl_complete_kind() {
     local kind="$1" cur="$2"

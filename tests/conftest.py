@@ -23,6 +23,21 @@ def corpus(tmp_path_factory):
     return out, manifest
 
 
+# CPU-sized training overrides for the mini recipes on the test corpus
+TINY = ["data.image_size=32", "model.image_size=32", "data.batch_size=8", "data.workers=0", "log_every=1"]
+
+
+@pytest.fixture(scope="session")
+def pretrained(corpus, tmp_path_factory):
+    """A tiny `blipctl pretrain` run (4 steps) on the test corpus: (run dir, completed process)."""
+    root, _ = corpus
+    out = tmp_path_factory.mktemp("runs") / "pretrain"
+    r = run_cli("pretrain", "mini/pretrain", f"data.root={root}", f"output_dir={out}", *TINY,
+                "max_steps=4", "optim.warmup_steps=2", "model.queue_size=32")
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
 def run_cli(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     """`python -m blipctl ARGS` in a subprocess, capturing text output."""
     return subprocess.run([sys.executable, "-m", "blipctl", *args], capture_output=True,

@@ -8,6 +8,7 @@ import typer
 
 from blipctl import __version__
 from blipctl.cli import data, recipes
+from blipctl.cli import eval as eval_cmd
 from blipctl.cli.caption import caption
 from blipctl.cli.export import export
 from blipctl.cli.train import finetune, pretrain
@@ -30,6 +31,7 @@ app.command(context_settings={"allow_interspersed_args": True})(finetune)
 app.command()(caption)
 app.command()(vqa)
 app.command()(export)
+app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(data.app, name="data")
 app.add_typer(recipes.app, name="recipes")
 

@@ -105,3 +105,23 @@ def nlvr_records(path: str | Path, image_root: str | Path) -> list[dict[str, Any
                     "sentence": pre_caption(_field(rec, "sentence", str, path, i), 40),
                     "label": int(str(label) == "True"), "where": _where(path, i)})
     return out
+
+
+def retrieval_records(path: str | Path, image_root: str | Path,
+                      max_words: int = 30) -> tuple[list[dict], list[str], list[list[int]], list[int]]:
+    """A COCO/Flickr Karpathy test split `[{image, caption: [..], image_id}]` as BLIP evaluates it:
+    (images `{image, image_id, where}`, texts, img2txt: each image's text indices, txt2img)."""
+    path, root = Path(path), Path(image_root)
+    images, texts, img2txt, txt2img = [], [], [], []
+    for i, rec in enumerate(read_json_list(path)):
+        image = _field(rec, "image", str, path, i)
+        caps = _field(rec, "caption", (str, list), path, i)
+        caps = [caps] if isinstance(caps, str) else caps
+        if not caps or not all(isinstance(c, str) for c in caps):
+            raise BlipctlError(f"{path}: record {i}: `caption` should be a non-empty list of strings")
+        images.append({"image": str(root / image), "image_id": rec.get("image_id", i),
+                       "where": _where(path, i)})
+        img2txt.append(list(range(len(texts), len(texts) + len(caps))))
+        txt2img += [i] * len(caps)
+        texts += [pre_caption(c, max_words) for c in caps]
+    return images, texts, img2txt, txt2img

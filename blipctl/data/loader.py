@@ -37,7 +37,7 @@ def sample_seed(*parts: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def image_sample(image_size: int, train: bool) -> Callable[[dict, torch.Generator], dict]:
+def image_sample(image_size: int, train: bool, hflip: bool = True) -> Callable[[dict, torch.Generator], dict]:
     """record {image, ...} -> {image: (3, S, S), ...the record's other fields}."""
 
     def make(rec: dict, g: torch.Generator) -> dict:
@@ -49,20 +49,21 @@ def image_sample(image_size: int, train: bool) -> Callable[[dict, torch.Generato
             if data is None:
                 raise
             raise BlipctlError(f"{rec['where']}: {str(e).split(': ', 1)[-1]}") from None
-        rec["image"] = train_transform(img, image_size, g) if train else eval_transform(img, image_size)
+        rec["image"] = (train_transform(img, image_size, g, hflip=hflip) if train
+                        else eval_transform(img, image_size))
         return rec
 
     return make
 
 
-def nlvr_sample(image_size: int, train: bool) -> Callable[[dict, torch.Generator], dict]:
+def nlvr_sample(image_size: int, train: bool, hflip: bool = True) -> Callable[[dict, torch.Generator], dict]:
     """record {images, sentence, label} -> {left, right, sentence, label}. Training swaps the
     pair half of the time, swapping "left" and "right" in the sentence, as BLIP does."""
     swap_words = {"left": "right", "right": "left"}
 
     def make(rec: dict, g: torch.Generator) -> dict:
         left, right = (load_rgb(p) for p in rec["images"])
-        t = (lambda im: train_transform(im, image_size, g)) if train else \
+        t = (lambda im: train_transform(im, image_size, g, hflip=hflip)) if train else \
             (lambda im: eval_transform(im, image_size))
         left, right, sentence = t(left), t(right), rec["sentence"]
         if train and torch.rand((), generator=g).item() < 0.5:

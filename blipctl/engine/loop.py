@@ -29,6 +29,7 @@ class DataConfig:
     batch_size: int = 32                  # per rank and micro-batch
     workers: int = 2
     skip_bad: bool = False                # skip (and count) unreadable images instead of stopping
+    hflip: bool = True                    # BLIP's random horizontal flip; off when text names left/right
 
 
 @dataclass
@@ -114,7 +115,7 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
 
         root = Path(cfg.data.root)
         records = task.records([str(root / f) for f in cfg.data.train], str(root))
-        samples = Samples(records, task.sample(cfg.data.image_size, True), cfg.seed)
+        samples = Samples(records, task.sample(cfg.data.image_size, True, cfg.data.hflip), cfg.seed)
         batches = EpochBatches(len(samples), cfg.data.batch_size, cfg.seed, world.rank, world.size)
         accum = cfg.optim.grad_accum
         steps_per_epoch = len(batches) // accum

@@ -30,6 +30,15 @@ class BlipCaptioner(nn.Module):
         self.lm_head = LMHead(text)
         self.prompt = prompt
 
+    @classmethod
+    def from_modules(cls, visual: ViT, decoder: TextTransformer, lm_head: LMHead,
+                     prompt: str = "a picture of ") -> BlipCaptioner:
+        """A captioner that shares these modules (e.g. a pretrained model's, for zero-shot)."""
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self.visual, self.decoder, self.lm_head, self.prompt = visual, decoder, lm_head, prompt
+        return self
+
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)  # (B, 3, S, S) -> (B, N, Dv)
 
@@ -94,6 +103,16 @@ class BlipRetrieval(nn.Module):
             init_momentum(self)
             add_queues(self, embed_dim, queue_size)
             self.register_buffer("idx_queue", torch.full((1, queue_size), -100))
+
+    @classmethod
+    def from_modules(cls, visual: ViT, text: TextTransformer, vision_proj: nn.Linear,
+                     text_proj: nn.Linear, itm_head: nn.Linear) -> BlipRetrieval:
+        """A retrieval model that shares these modules (e.g. a pretrained model's, for zero-shot)."""
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self.visual, self.text, self.itm_head = visual, text, itm_head
+        self.vision_proj, self.text_proj = vision_proj, text_proj
+        return self
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.visual, self.visual_m), (self.vision_proj, self.vision_proj_m),
@@ -204,6 +223,15 @@ class BlipPretrain(nn.Module):
     @torch.no_grad()
     def momentum_update(self) -> None:
         ema_(self.momentum_pairs(), self.momentum)
+
+    def captioner(self, prompt: str = "a picture of ") -> BlipCaptioner:
+        """The image-grounded decoder as a captioner (zero-shot captioning), weights shared."""
+        return BlipCaptioner.from_modules(self.visual, self.decoder, self.lm_head, prompt)
+
+    def retrieval(self) -> BlipRetrieval:
+        """The ITC encoders and ITM head as a retrieval model (zero-shot retrieval), weights shared."""
+        return BlipRetrieval.from_modules(self.visual, self.encoder, self.vision_proj, self.text_proj,
+                                          self.itm_head)
 
 
 def init_momentum(model: nn.Module) -> None:

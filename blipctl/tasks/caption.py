@@ -25,8 +25,8 @@ class Caption:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in caption_records(f, root, self.max_words, self.prompt)]
 
-    def sample(self, image_size: int, train: bool):
-        return image_sample(image_size, train)
+    def sample(self, image_size: int, train: bool, hflip: bool = True):
+        return image_sample(image_size, train, hflip)
 
     def losses(self, model: BlipCaptioner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         if self._prompt_len is None:  # [DEC] + the prompt's tokens, without [SEP]

@@ -20,8 +20,8 @@ class NLVR:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in nlvr_records(f, root)]
 
-    def sample(self, image_size: int, train: bool):
-        return nlvr_sample(image_size, train)
+    def sample(self, image_size: int, train: bool, hflip: bool = True):
+        return nlvr_sample(image_size, train, hflip)
 
     def losses(self, model: BlipNLVR, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         ids, mask = ctx.tokenize(batch["sentence"], self.max_length, first=ctx.tokenizer.enc_token_id,

@@ -28,8 +28,8 @@ class Pretrain:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in caption_records(f, root, self.max_words)]
 
-    def sample(self, image_size: int, train: bool):
-        return image_sample(image_size, train)
+    def sample(self, image_size: int, train: bool, hflip: bool = True):
+        return image_sample(image_size, train, hflip)
 
     def losses(self, model: BlipPretrain, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         tok = ctx.tokenizer

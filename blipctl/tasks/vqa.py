@@ -22,8 +22,8 @@ class VQA:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in vqa_records(f, root)]
 
-    def sample(self, image_size: int, train: bool):
-        return image_sample(image_size, train)
+    def sample(self, image_size: int, train: bool, hflip: bool = True):
+        return image_sample(image_size, train, hflip)
 
     def losses(self, model: BlipVQA, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         tok = ctx.tokenizer

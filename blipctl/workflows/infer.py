@@ -60,9 +60,7 @@ def caption(paths: list[str], job: CaptionJob,
     dtype, device = torch_setup(job.dtype, job.device)
     model = load_caption_model(job.model).to(device=device, dtype=dtype)
     tok = blip_tokenizer()
-    prompt_ids = tok(job.prompt).input_ids[:-1]  # drop the trailing [SEP]
-    prompt_ids[0] = tok.bos_token_id
-    prompt = torch.tensor(prompt_ids, device=device)
+    prompt = prompt_ids(tok, job.prompt, device)
     size = model.visual.cfg.image_size
     for start in range(0, len(paths), job.batch_size):
         batch, pixels = [], []
@@ -76,10 +74,25 @@ def caption(paths: list[str], job: CaptionJob,
         if not batch:
             continue
         images = torch.stack(pixels).to(device=device, dtype=dtype)
-        ids = model.generate(images, prompt, job.decode, eos=tok.sep_token_id, pad=tok.pad_token_id)
-        for p, row in zip(batch, ids.tolist(), strict=True):
-            yield Result(p, text=strip_prompt(tok.decode(row, skip_special_tokens=True), job.prompt))
+        for p, text in zip(batch, caption_batch(model, images, prompt, job.prompt, job.decode, tok),
+                           strict=True):
+            yield Result(p, text=text)
         advance(len(batch))
+
+
+def prompt_ids(tok, prompt: str, device):
+    """The prompt's ids (P,) as the decoder continues them: [DEC] first, no trailing [SEP]."""
+    import torch
+
+    ids = tok(prompt).input_ids[:-1]
+    ids[0] = tok.bos_token_id
+    return torch.tensor(ids, device=device)
+
+
+def caption_batch(model, images, prompt, prompt_text: str, decode: DecodeConfig, tok) -> list[str]:
+    """Captions (B,) for images (B, 3, S, S), prompt removed."""
+    ids = model.generate(images, prompt, decode, eos=tok.sep_token_id, pad=tok.pad_token_id)
+    return [strip_prompt(t, prompt_text) for t in tok.batch_decode(ids.tolist(), skip_special_tokens=True)]
 
 
 def _load_batch(items, size: int) -> tuple[list, list, list[Result]]:
@@ -107,10 +120,7 @@ def vqa(items: list[dict], job: VQAJob,
     dtype, device = torch_setup(job.dtype, job.device)
     model = load_vqa_model(job.model).to(device=device, dtype=dtype)
     tok = blip_tokenizer()
-    if job.answers:
-        enc = tok(job.answers, padding="longest", return_tensors="pt")
-        answer_ids, answer_mask = enc.input_ids.to(device), enc.attention_mask.to(device)
-        answer_ids[:, 0] = tok.bos_token_id
+    ranked = answer_ids(tok, job.answers, device) if job.answers else None
     for start in range(0, len(items), job.batch_size):
         good, pixels, bad = _load_batch(items[start:start + job.batch_size],
                                         model.visual.cfg.image_size)
@@ -119,19 +129,34 @@ def vqa(items: list[dict], job: VQAJob,
         if not good:
             continue
         images = torch.stack(pixels).to(device=device, dtype=dtype)
-        q = tok([it["question"] for it in good], padding="longest", return_tensors="pt")
-        ids, mask = q.input_ids.to(device), q.attention_mask.to(device)
-        ids[:, 0] = tok.convert_tokens_to_ids(model.text_start)
-        if job.answers:
-            best = model.rank(images, ids, mask, answer_ids, answer_mask, k=job.k_test)
-            texts = [job.answers[i] for i in best.tolist()]
-        else:
-            out = model.generate(images, ids, mask, tok.bos_token_id, job.decode,
-                                 eos=tok.sep_token_id, pad=tok.pad_token_id)
-            texts = [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+        texts = answer_batch(model, images, [it["question"] for it in good], tok, job.decode,
+                             job.answers, ranked, job.k_test)
         for it, text in zip(good, texts, strict=True):
             yield Result(it["image"], text=text, question=it["question"])
         advance(len(good))
+
+
+def answer_ids(tok, answers: list[str], device):
+    """An answer list as decoder ids (A, L) starting with [DEC], and their mask."""
+    enc = tok(answers, padding="longest", return_tensors="pt")
+    ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+    ids[:, 0] = tok.bos_token_id
+    return ids, mask
+
+
+def answer_batch(model, images, questions: list[str], tok, decode: DecodeConfig,
+                 answers: list[str] | None = None, ranked=None, k_test: int = 128) -> list[str]:
+    """Answers (B,) to questions about images (B, 3, S, S): generated, or the best of
+    `answers` (whose `answer_ids` are `ranked`) by BLIP's k_test ranking."""
+    q = tok(questions, padding="longest", return_tensors="pt")
+    ids, mask = q.input_ids.to(images.device), q.attention_mask.to(images.device)
+    ids[:, 0] = tok.convert_tokens_to_ids(model.text_start)
+    if answers:
+        best = model.rank(images, ids, mask, *ranked, k=k_test)
+        return [answers[i] for i in best.tolist()]
+    out = model.generate(images, ids, mask, tok.bos_token_id, decode, eos=tok.sep_token_id,
+                         pad=tok.pad_token_id)
+    return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
 
 
 def strip_prompt(text: str, prompt: str) -> str:

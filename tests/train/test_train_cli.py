@@ -12,20 +12,8 @@ import time
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import TINY, run_cli
 from safetensors.torch import load_file
-
-TINY = ["data.image_size=32", "model.image_size=32", "data.batch_size=8", "data.workers=0", "log_every=1"]
-
-
-@pytest.fixture(scope="module")
-def pretrained(corpus, tmp_path_factory):
-    root, _ = corpus
-    out = tmp_path_factory.mktemp("runs") / "pretrain"
-    r = run_cli("pretrain", "mini/pretrain", f"data.root={root}", f"output_dir={out}", *TINY,
-                "max_steps=4", "optim.warmup_steps=2", "model.queue_size=32")
-    assert r.returncode == 0, r.stderr
-    return out, r
 
 
 def test_pretrain_writes_a_complete_run_directory(pretrained):

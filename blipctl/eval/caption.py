@@ -1,0 +1,72 @@
+"""Caption evaluation: beam-search captions for a split, scored with the COCO caption metrics
+(BLEU-1..4, METEOR, ROUGE-L, CIDEr, and SPICE when its jars are present), in percent as papers
+report them. A ground truth whose images carry `domain` (NoCaps) also gets the in-, near- and
+out-domain breakdown."""
+
+from __future__ import annotations
+
+import torch
+
+from blipctl.data.annotations import read_json_list
+from blipctl.data.loader import image_sample
+from blipctl.decode import DecodeConfig
+from blipctl.errors import BlipctlError
+from blipctl.eval.batches import EvalData, Evaluation, eval_batches
+from blipctl.eval.caption_metric import caption_scores, coco_results, nocaps_breakdown, read_coco_gt
+from blipctl.models.blip import BlipCaptioner, BlipPretrain
+
+
+def score(res: dict, gt_path: str, spice: bool = True, partial: bool = False) -> dict:
+    """Metrics (percent) of captions {image_id: caption} against a COCO-format ground truth;
+    `partial`: score only the images that have a caption (the others could not be read)."""
+    gts, domains = read_coco_gt(gt_path)
+    if partial:
+        gts = {i: g for i, g in gts.items() if i in res}
+    missing = [i for i in gts if i not in res]
+    if missing:
+        raise BlipctlError(f"{gt_path}: {len(missing)} image(s) have no predicted caption "
+                           f"(first: image_id {missing[0]})")
+    if domains:
+        return {d: _percent(m) for d, m in nocaps_breakdown(gts, res, domains, spice=spice).items()}
+    return _percent(caption_scores(gts, res, spice=spice))
+
+
+def _percent(m: dict) -> dict:
+    return {k: round(100 * v, 2) for k, v in m.items()}
+
+
+class CaptionEval:
+    """BLIP's caption test: beam 3, 5-20 tokens, after the prompt "a picture of "."""
+
+    model_type = BlipCaptioner
+
+    def __init__(self, prompt: str = "a picture of ", num_beams: int = 3, max_length: int = 20,
+                 min_length: int = 5, repetition_penalty: float = 1.0, spice: bool = True):
+        self.prompt, self.spice = prompt, spice
+        self.decode = DecodeConfig(num_beams=num_beams, max_length=max_length, min_length=min_length,
+                                   repetition_penalty=repetition_penalty)
+
+    def adapt(self, model):
+        return model.captioner(self.prompt) if isinstance(model, BlipPretrain) else model
+
+    @torch.no_grad()
+    def __call__(self, model: BlipCaptioner, data: EvalData, tok, device: torch.device,
+                 dtype: torch.dtype) -> Evaluation:
+        from blipctl.workflows.infer import caption_batch, prompt_ids
+
+        if not data.gt:
+            raise BlipctlError("recipe key `data.gt`: caption evaluation needs a COCO-format ground "
+                               "truth file (e.g. caption_test_gt.json)")
+        records = [{"image": f"{data.root}/{r['image']}", "image_id": r.get("image_id", i),
+                    "where": f"{data.annotations}:{i}"}
+                   for i, r in enumerate(read_json_list(f"{data.root}/{data.annotations}"))]
+        prompt = prompt_ids(tok, self.prompt, device)
+        size = data.image_size or model.visual.cfg.image_size
+        res, bad = {}, []
+        for batch in eval_batches(records, image_sample(size, False), data.batch_size, data.workers, bad):
+            images = batch["image"].to(device=device, dtype=dtype)
+            caps = caption_batch(model, images, prompt, self.prompt, self.decode, tok)
+            res.update(zip(batch["image_id"], caps, strict=True))
+        # unreadable images are left out of the ground truth too; the run reports them
+        metrics = score(res, f"{data.root}/{data.gt}", self.spice, partial=bool(bad))
+        return Evaluation(coco_results(res), metrics, bad=bad)

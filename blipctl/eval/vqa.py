@@ -1,0 +1,88 @@
+"""VQA evaluation: answers generated, or ranked from an answer list (BLIP's k_test ranking),
+scored with the official VQAv2 accuracy, overall and by answer type."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from blipctl.data.annotations import read_json_list, vqa_records
+from blipctl.data.loader import image_sample
+from blipctl.decode import DecodeConfig
+from blipctl.errors import BlipctlError
+from blipctl.eval.batches import EvalData, Evaluation, eval_batches
+from blipctl.eval.vqa_metric import vqa_accuracy
+from blipctl.models.blip import BlipVQA
+
+
+def score(answers: dict, questions_path: str, partial: bool = False) -> dict:
+    """VQAv2 accuracy (percent) of {question_id: answer} against VQAv2-style records holding
+    the ten human answers (`answer`); `partial`: score only the questions answered."""
+    questions = [q for q in read_json_list(questions_path) if not partial or q.get("question_id") in answers]
+    for i, q in enumerate(questions):
+        if not isinstance(q.get("answer"), list):
+            raise BlipctlError(f"{questions_path}: record {i}: `answer` should be the list of human "
+                               "answers (a test split without answers is scored by the eval server)")
+        if q.get("question_id") not in answers:
+            raise BlipctlError(f"{questions_path}: question_id {q.get('question_id')} has no "
+                               "predicted answer")
+    return vqa_accuracy(answers, questions)
+
+
+def read_results(path: str | Path) -> dict:
+    """A VQAv2 results file `[{"question_id", "answer"}]` as {question_id: answer}."""
+    out = {}
+    for i, r in enumerate(read_json_list(path)):
+        if "question_id" not in r or not isinstance(r.get("answer"), str):
+            raise BlipctlError(f"{path}: record {i}: expected {{\"question_id\", \"answer\": str}}")
+        out[r["question_id"]] = r["answer"]
+    return out
+
+
+def results(answers: dict) -> list[dict]:
+    """The VQAv2 results (and test-dev submission) format: [{"question_id", "answer"}]."""
+    return [{"question_id": q, "answer": a} for q, a in answers.items()]
+
+
+class VQAEval:
+    """mode `rank`: BLIP's VQAv2 protocol, the best of `data.answer_list` after keeping the
+    k_test likeliest by first token; `generate`: beam search (BLIP: 3 beams, 1-10 tokens)."""
+
+    model_type = BlipVQA
+
+    def __init__(self, mode: str = "rank", k_test: int = 128, num_beams: int = 3, max_length: int = 10,
+                 min_length: int = 1):
+        if mode not in ("rank", "generate"):
+            raise BlipctlError(f"recipe key `task.mode`: expected rank or generate, got {mode!r}")
+        self.mode, self.k_test = mode, k_test
+        self.decode = DecodeConfig(num_beams=num_beams, max_length=max_length, min_length=min_length)
+
+    def adapt(self, model):
+        return model
+
+    @torch.no_grad()
+    def __call__(self, model: BlipVQA, data: EvalData, tok, device: torch.device,
+                 dtype: torch.dtype) -> Evaluation:
+        from blipctl.workflows.infer import answer_batch, answer_ids
+
+        answer_list = None
+        if self.mode == "rank":
+            if not data.answer_list:
+                raise BlipctlError("recipe key `data.answer_list`: rank mode needs an answer list "
+                                   "(or set task.mode=generate)")
+            answer_list = json.loads(Path(data.root, data.answer_list).read_text(encoding="utf-8"))
+        ranked = answer_ids(tok, answer_list, device) if answer_list else None
+        records = vqa_records(f"{data.root}/{data.annotations}", data.root)
+        size = data.image_size or model.visual.cfg.image_size
+        answers, bad = {}, []
+        for batch in eval_batches(records, image_sample(size, False), data.batch_size, data.workers, bad):
+            images = batch["image"].to(device=device, dtype=dtype)
+            texts = answer_batch(model, images, batch["question"], tok, self.decode, answer_list, ranked,
+                                 self.k_test)
+            answers.update(zip(batch["question_id"], texts, strict=True))
+        path = f"{data.root}/{data.annotations}"
+        has_gt = all(isinstance(q.get("answer"), list) for q in read_json_list(path))
+        metrics = score(answers, path, partial=bool(bad)) if has_gt else {}
+        return Evaluation(results(answers), metrics, bad=bad)
