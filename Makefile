@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision are pinned to the pair that installs (from local disk) and imports here;
 # override TORCH for another platform, e.g. make TORCH="torch torchvision".
 TORCH ?= torch==2.14.1 torchvision==0.29.1
-DEMO_DIR ?= runs/demo
+MINI_TASKS := caption retrieval vqa nlvr
 
 .PHONY: setup demo test lint completions clean
 
@@ -20,8 +20,14 @@ $(VENV)/.deps-installed: pyproject.toml
 	DS_BUILD_OPS=0 $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The mini recipes end to end, from scratch in runs/mini: corpus, pretraining, each fine-tune
+# and its evaluation, then the learning figures.
 demo: setup
-	$(BIN)/blipctl data synth mini/corpus output_dir=$(DEMO_DIR)/corpus
+	rm -rf runs/mini
+	$(BIN)/blipctl data synth mini/corpus
+	$(BIN)/blipctl pretrain mini/pretrain
+	set -e; for t in $(MINI_TASKS); do $(BIN)/blipctl finetune mini/$$t; $(BIN)/blipctl eval mini/eval_$$t; done
+	$(BIN)/python scripts/mini_summary.py runs/mini
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

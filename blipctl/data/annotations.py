@@ -11,6 +11,7 @@ against `image_root`; a malformed file or record is a one-line error naming file
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,15 @@ def _field(rec: dict, key: str, types: type | tuple, path: Path, i: int) -> Any:
 
 def _where(path: Path, i: int) -> str:
     return f"{path.name}:{i}"
+
+
+def image_id(rec: dict, i: int) -> Any:
+    """A record's `image_id`; without one, the number that ends the file name (as BLIP reads COCO's
+    `val2014/COCO_val2014_000000391895.jpg` -> 391895), else the record's index."""
+    if "image_id" in rec:
+        return rec["image_id"]
+    m = re.search(r"(\d+)\.\w+$", str(rec.get("image", "")))
+    return int(m.group(1)) if m else i
 
 
 def caption_records(path: str | Path, image_root: str | Path, max_words: int = 30,
@@ -119,7 +129,7 @@ def retrieval_records(path: str | Path, image_root: str | Path,
         caps = [caps] if isinstance(caps, str) else caps
         if not caps or not all(isinstance(c, str) for c in caps):
             raise BlipctlError(f"{path}: record {i}: `caption` should be a non-empty list of strings")
-        images.append({"image": str(root / image), "image_id": rec.get("image_id", i),
+        images.append({"image": str(root / image), "image_id": image_id(rec, i),
                        "where": _where(path, i)})
         img2txt.append(list(range(len(texts), len(texts) + len(caps))))
         txt2img += [i] * len(caps)

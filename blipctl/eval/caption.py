@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import read_json_list
+from blipctl.data.annotations import image_id, read_json_list
 from blipctl.data.loader import image_sample
 from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
@@ -57,7 +57,7 @@ class CaptionEval:
         if not data.gt:
             raise BlipctlError("recipe key `data.gt`: caption evaluation needs a COCO-format ground "
                                "truth file (e.g. caption_test_gt.json)")
-        records = [{"image": f"{data.root}/{r['image']}", "image_id": r.get("image_id", i),
+        records = [{"image": f"{data.root}/{r['image']}", "image_id": image_id(r, i),
                     "where": f"{data.annotations}:{i}"}
                    for i, r in enumerate(read_json_list(f"{data.root}/{data.annotations}"))]
         prompt = prompt_ids(tok, self.prompt, device)

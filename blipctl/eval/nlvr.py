@@ -45,8 +45,8 @@ def read_results(path: str) -> dict:
 class NLVREval:
     model_type = BlipNLVR
 
-    def __init__(self, max_length: int = 35):
-        self.max_length = max_length
+    def __init__(self, max_length: int = 512):
+        self.max_length = max_length  # BLIP does not truncate; capped at the model's positions
 
     def adapt(self, model):
         return model
@@ -60,8 +60,8 @@ class NLVREval:
         size = data.image_size or model.visual.cfg.image_size
         predictions, bad = {}, []
         for batch in eval_batches(records, nlvr_sample(size, False), data.batch_size, data.workers, bad):
-            enc = tok(batch["sentence"], padding="longest", truncation=True, max_length=self.max_length,
-                      return_tensors="pt")
+            enc = tok(batch["sentence"], padding="longest", truncation=True, return_tensors="pt",
+                      max_length=min(self.max_length, model.text.cfg.max_positions))
             ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
             ids[:, 0] = tok.enc_token_id
             logits = model(batch["left"].to(device=device, dtype=dtype),

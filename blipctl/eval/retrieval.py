@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from blipctl.data.annotations import read_json_list, retrieval_records
+from blipctl.data.annotations import image_id, read_json_list, retrieval_records
 from blipctl.data.loader import image_sample
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
@@ -36,8 +36,8 @@ def top_k_pairs(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor,
     n_img, n_txt = sims.shape
     i2t = sims.topk(min(k, n_txt), dim=1).indices
     t2i = sims.t().topk(min(k, n_img), dim=1).indices
-    rows = torch.arange(n_img)[:, None] * n_txt + i2t
-    cols = t2i * n_txt + torch.arange(n_txt)[:, None]
+    rows = torch.arange(n_img, device=sims.device)[:, None] * n_txt + i2t
+    cols = t2i * n_txt + torch.arange(n_txt, device=sims.device)[:, None]
     return torch.unique(torch.cat([rows.flatten(), cols.flatten()])), i2t, t2i
 
 
@@ -53,7 +53,10 @@ def itm_pair_scores(model: BlipRetrieval, image_tokens: torch.Tensor, ids: torch
     for i, t_all in zip(images.tolist(), texts, strict=True):
         image = image_tokens[i:i + 1]
         for t in t_all.split(batch_size):
-            out.append(model.itm_logits(image, ids[t], mask[t])[:, 1].float())
+            n = len(t)
+            if t.is_cuda:  # few distinct shapes, so CUDA attention plans are built once each
+                t = torch.cat([t, t[-1:].expand(min(batch_size, 1 << (n - 1).bit_length()) - n)])
+            out.append(model.itm_logits(image, ids[t], mask[t])[:n, 1].float())
     return torch.cat(out)
 
 
@@ -73,9 +76,29 @@ def rerank(model: BlipRetrieval, image_tokens: torch.Tensor, sims: torch.Tensor,
         return pair[torch.searchsorted(codes, c)]
 
     s_i2t = torch.full_like(sims, -100.0)
-    s_i2t.scatter_(1, i2t, lookup(torch.arange(sims.shape[0])[:, None] * n_txt + i2t))
+    s_i2t.scatter_(1, i2t, lookup(torch.arange(sims.shape[0], device=sims.device)[:, None] * n_txt + i2t))
     s_t2i = torch.full_like(sims.t(), -100.0)
-    s_t2i.scatter_(1, t2i, lookup(t2i * n_txt + torch.arange(n_txt)[:, None]))
+    s_t2i.scatter_(1, t2i, lookup(t2i * n_txt + torch.arange(n_txt, device=sims.device)[:, None]))
+    return s_i2t, s_t2i
+
+
+@torch.no_grad()
+def rerank_per_query(model: BlipRetrieval, image_tokens: torch.Tensor, sims: torch.Tensor,
+                     ids: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The BLIP repo's algorithm (train_retrieval.py `evaluation`), kept as the reference that
+    tests and benchmarks/retrieval_eval.py compare `rerank` with: each query's k candidates
+    scored in one ITM batch, the image repeated for every pair; score = ITM logit + ITC sim."""
+    n_img, n_txt = sims.shape
+    s_i2t = torch.full((n_img, n_txt), -100.0, device=sims.device)
+    for i in range(n_img):
+        top_sim, top = sims[i].topk(k)
+        logit = model.itm_logits(image_tokens[i].repeat(k, 1, 1), ids[top], mask[top])[:, 1]
+        s_i2t[i, top] = logit.float() + top_sim
+    s_t2i = torch.full((n_txt, n_img), -100.0, device=sims.device)
+    for t in range(n_txt):
+        top_sim, top = sims[:, t].topk(k)
+        logit = model.itm_logits(image_tokens[top], ids[t].repeat(k, 1), mask[t].repeat(k, 1))[:, 1]
+        s_t2i[t, top] = logit.float() + top_sim
     return s_i2t, s_t2i
 
 
@@ -117,7 +140,7 @@ class RetrievalEval:
             txt2img = [n for n, i in enumerate(kept) for _ in img2txt[n]]
             images, texts = [images[i] for i in kept], [texts[t] for t in keep_txt]
         image_tokens = torch.cat(tokens)
-        sims = (torch.cat(feats) @ text_feats.t()).cpu()  # (I, T)
+        sims = torch.cat(feats) @ text_feats.t()  # (I, T)
         ids[:, 0] = tok.convert_tokens_to_ids(model.text_start)  # ITM reads [ENC] (or [CLS])
         s_i2t, s_t2i = rerank(model, image_tokens, sims, ids, mask, self.k_test, self.score,
                               self.itm_batch_size)
@@ -138,7 +161,7 @@ def score_file(predictions: str | Path, annotations: str | Path) -> dict[str, fl
     image_ids, rows may come in any order and are matched to the split's ids."""
     path = Path(predictions)
     _, texts, img2txt, txt2img = retrieval_records(annotations, ".")
-    split_ids = [r.get("image_id", i) for i, r in enumerate(read_json_list(annotations))]
+    split_ids = [image_id(r, i) for i, r in enumerate(read_json_list(annotations))]
     s_t2i = None
     try:
         if path.suffix == ".npy":

@@ -72,8 +72,9 @@ def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256, queue_size
     return BlipRetrieval(vit_large(image_size, ckpt_layers), med_base(1024), embed_dim, queue_size)
 
 
-def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: int = 0) -> BlipRetrieval:
-    return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size)
+def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: int = 0,
+                        momentum: float = 0.995) -> BlipRetrieval:
+    return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size, momentum)
 
 
 def blip_pretrain_base(image_size: int = 224, queue_size: int = 57600, ckpt_layers: int = 0) -> BlipPretrain:
@@ -84,8 +85,9 @@ def blip_pretrain_large(image_size: int = 224, queue_size: int = 57600, ckpt_lay
     return BlipPretrain(vit_large(image_size, ckpt_layers), med_base(1024), 256, queue_size)
 
 
-def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256) -> BlipPretrain:
-    return BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size)
+def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256, momentum: float = 0.995) -> BlipPretrain:
+    """momentum: the momentum encoders' EMA; BLIP's 0.995 suits 100k+ steps, not a few hundred."""
+    return BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size, momentum)
 
 
 def blip_nlvr_base(image_size: int = 384, ckpt_layers: int = 0) -> BlipNLVR:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,6 +19,10 @@ class LMLoss(nn.Module):
     fall across ranks (each rank divides its sum by the world's count / world size, so DDP's
     gradient average gives the global mean). "sum": one summed loss per sequence, (B,), as
     BLIP's VQA weights its answers.
+
+    With `head` (hidden (n, D) -> logits (n, V)), the first argument is the decoder's hidden
+    states (B, T, D) and logits are computed only where there is a target: the same loss,
+    without the vocabulary projection of padding and prompt positions.
     """
 
     def __init__(self, smoothing: float = 0.1):
@@ -24,13 +30,22 @@ class LMLoss(nn.Module):
         self.smoothing = smoothing
 
     def forward(self, logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
-                prompt_len: int = 1, reduction: str = "mean") -> torch.Tensor:
-        # logits: (B, T, V) for inputs ids: (B, T); mask: (B, T) 1 for real tokens
+                prompt_len: int = 1, reduction: str = "mean",
+                head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        # logits: (B, T, V) (or hidden states (B, T, D) with `head`) for inputs ids: (B, T);
+        # mask: (B, T) 1 for real tokens
         targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
         targets[:, : max(prompt_len - 1, 0)] = -100
-        nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
-                              ignore_index=-100, label_smoothing=self.smoothing,
-                              reduction="none").view(targets.shape)  # (B, T-1)
+        if head is None:
+            nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
+                                  ignore_index=-100, label_smoothing=self.smoothing,
+                                  reduction="none").view(targets.shape)  # (B, T-1)
+        else:
+            valid = targets != -100
+            picked = F.cross_entropy(head(logits[:, :-1][valid]).float(), targets[valid],
+                                     label_smoothing=self.smoothing, reduction="none")  # (n,)
+            nll = torch.zeros(targets.shape, dtype=picked.dtype, device=picked.device)
+            nll = nll.masked_scatter(valid, picked)  # (B, T-1)
         if reduction == "sum":
             return nll.sum(1)
         count = global_sum((targets != -100).sum().float()).clamp_min(1)

@@ -33,6 +33,8 @@ class Caption:
             self._prompt_len = len(ctx.tokenizer(self.prompt).input_ids) - 1
         ids, mask = ctx.tokenize(batch["caption"], self.max_length, first=ctx.tokenizer.bos_token_id,
                                  padding="longest")
-        logits = model(batch["image"].to(ctx.device), ids, mask)
-        lm = self.lm(logits, ids, mask, prompt_len=self._prompt_len)
+        hidden = model.decoder(ids, mask, image=model.encode_image(batch["image"].to(ctx.device)),
+                               causal=True)  # (B, T, D)
+        lm = self.lm(hidden, ids, mask, prompt_len=self._prompt_len,
+                     head=lambda h: model.lm_head(h, model.decoder.embed.tok.weight))
         return {"loss": lm, "lm": lm}

@@ -34,7 +34,7 @@ class Pretrain:
     def losses(self, model: BlipPretrain, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         tok = ctx.tokenizer
         images = batch["image"].to(ctx.device)
-        ids, mask = ctx.tokenize(batch["caption"], self.max_length)
+        ids, mask = ctx.tokenize(batch["caption"], self.max_length, padding="longest")
         alpha = alpha_at(ctx.step, int(self.ramp_epochs * ctx.steps_per_epoch), self.alpha)
         image, itc, sim_i2t, sim_t2i = momentum_itc(model, model.encoder, model.encoder_m, images, ids,
                                                     mask, self.itc, alpha)
@@ -46,7 +46,6 @@ class Pretrain:
 
         dec_ids = ids.clone()
         dec_ids[:, 0] = tok.bos_token_id
-        logits = model.lm_head(model.decoder(dec_ids, mask, image=image, causal=True),
-                               model.decoder.embed.tok.weight)
-        lm = self.lm(logits, dec_ids, mask)
+        hidden = model.decoder(dec_ids, mask, image=image, causal=True)  # (B, T, D)
+        lm = self.lm(hidden, dec_ids, mask, head=lambda h: model.lm_head(h, model.decoder.embed.tok.weight))
         return {"loss": itc + itm + lm, "itc": itc, "itm": itm, "lm": lm}

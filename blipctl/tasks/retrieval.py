@@ -38,7 +38,7 @@ class Retrieval:
                               "encoders and queues; set it above 0 (BLIP uses 57600)")
         images = batch["image"].to(ctx.device)
         idx = torch.as_tensor(batch["image_id"], device=ctx.device)
-        ids, mask = ctx.tokenize(batch["caption"], self.max_length)
+        ids, mask = ctx.tokenize(batch["caption"], self.max_length, padding="longest")
         alpha = alpha_at(ctx.step, int(self.ramp_epochs * ctx.steps_per_epoch), self.alpha)
         image, itc, sim_i2t, sim_t2i = momentum_itc(model, model.text, model.text_m, images, ids, mask,
                                                     self.itc, alpha, image_ids=idx)

@@ -47,3 +47,17 @@ def test_ddp_and_zero2_match_one_process_on_the_world_batch(corpus, tmp_path):
     image = sorted((root / "images" / "clean").glob("*.jpg"))[0]
     cap = run_cli("caption", "--model", str(tmp_path / "zero2"), str(image), "--max-length", "6")
     assert cap.returncode == 0 and cap.stdout.strip(), cap.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("stage", [1, 3])
+def test_zero_stages_1_and_3_match_one_process(stage, corpus, tmp_path):
+    root, _ = corpus
+    one = run_cli(*ARGS, f"data.root={root}", "data.batch_size=8", f"output_dir={tmp_path / 'one'}")
+    assert one.returncode == 0, one.stderr
+    zero = _torchrun(*ARGS, f"data.root={root}", "data.batch_size=4", f"output_dir={tmp_path / 'zero'}",
+                     f"+deepspeed={{zero_optimization: {{stage: {stage}}}}}")
+    assert zero.returncode == 0, zero.stderr[-3000:]
+    ref = _losses(tmp_path / "one")
+    assert _losses(tmp_path / "zero") == pytest.approx(ref, rel=1e-4)

@@ -142,3 +142,11 @@ def test_webdataset_shards_split_across_ranks_and_workers(corpus):
         seen += [w for b in batches for w in b["where"]]
         assert all(isinstance(c, str) and c for b in batches for c in b["caption"])
     assert len(seen) == len(set(seen))  # no sample twice across ranks and workers
+
+
+def test_image_id_from_the_record_else_from_blips_coco_file_name():
+    from blipctl.data.annotations import image_id
+
+    assert image_id({"image": "x/1.jpg", "image_id": "synth_7"}, 0) == "synth_7"
+    assert image_id({"image": "val2014/COCO_val2014_000000391895.jpg"}, 0) == 391895
+    assert image_id({"image": "flickr/abc.jpg"}, 4) == 4

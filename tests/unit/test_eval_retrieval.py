@@ -11,26 +11,9 @@ import torch
 from conftest import reinit
 
 from blipctl.errors import BlipctlError
-from blipctl.eval.retrieval import rerank, score_file, top_k_pairs
+from blipctl.eval.retrieval import rerank, rerank_per_query, score_file, top_k_pairs
 from blipctl.eval.retrieval_metric import recall_at_k
 from blipctl.models.builders import blip_retrieval_tiny
-
-
-def blip_loop(model, image_tokens, sims, ids, mask, k):
-    """BLIP's evaluation loop (train_retrieval.py): each query's k candidates scored by ITM in
-    one batch, the image repeated for every pair; score = ITM logit + ITC similarity."""
-    n_img, n_txt = sims.shape
-    s_i2t = torch.full((n_img, n_txt), -100.0)
-    for i in range(n_img):
-        top_sim, top = sims[i].topk(k)
-        logit = model.itm_logits(image_tokens[i].repeat(k, 1, 1), ids[top], mask[top])[:, 1]
-        s_i2t[i, top] = logit + top_sim
-    s_t2i = torch.full((n_txt, n_img), -100.0)
-    for t in range(n_txt):
-        top_sim, top = sims[:, t].topk(k)
-        logit = model.itm_logits(image_tokens[top], ids[t].repeat(k, 1), mask[t].repeat(k, 1))[:, 1]
-        s_t2i[t, top] = logit + top_sim
-    return s_i2t, s_t2i
 
 
 @torch.no_grad()
@@ -45,7 +28,7 @@ def test_batched_rerank_equals_blips_per_query_loop():
     mask = torch.ones_like(ids)
     mask[::3, 6:] = 0  # some padded texts
     sims = model.image_features(image_tokens) @ model.text_features(ids, mask).t()
-    want_i2t, want_t2i = blip_loop(model, image_tokens, sims, ids, mask, k)
+    want_i2t, want_t2i = rerank_per_query(model, image_tokens, sims, ids, mask, k)
     got_i2t, got_t2i = rerank(model, image_tokens, sims, ids, mask, k, "itm+itc", batch_size=4)
     torch.testing.assert_close(got_i2t, want_i2t, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got_t2i, want_t2i, atol=1e-5, rtol=1e-5)

@@ -122,3 +122,24 @@ def test_lm_loss_smooths_and_skips_prompt_and_padding():
     assert loss.item() == pytest.approx(((nll[0] + nll[1]) / 2).item(), rel=1e-5)
     per_seq = LMLoss(0.1)(logits, ids, mask, prompt_len=2, reduction="sum")
     assert per_seq.shape == (1,) and per_seq.item() == pytest.approx((nll[0] + nll[1]).item(), rel=1e-5)
+
+
+def test_lm_loss_on_hidden_states_projects_only_targets_and_matches_full_logits():
+    torch.manual_seed(0)
+    hidden, W = torch.randn(3, 6, 8, requires_grad=True), torch.randn(50, 8)
+    ids = torch.randint(1, 50, (3, 6))
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 3 + [0] * 3])
+    rows = []
+
+    def head(h):
+        rows.append(h.shape[0])
+        return h @ W.t()
+
+    for reduction in ("mean", "sum"):
+        full = LMLoss(0.1)(hidden @ W.t(), ids, mask, prompt_len=2, reduction=reduction)
+        fast = LMLoss(0.1)(hidden, ids, mask, prompt_len=2, reduction=reduction, head=head)
+        torch.testing.assert_close(fast, full)
+        g_full, = torch.autograd.grad(full.sum(), hidden)
+        g_fast, = torch.autograd.grad(fast.sum(), hidden)
+        torch.testing.assert_close(g_fast, g_full)
+    assert rows == [4 + 2 + 1] * 2  # targets after the 2-token prompt, padding skipped
