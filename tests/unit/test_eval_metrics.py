@@ -51,3 +51,29 @@ def test_recall_at_k_hand_built():
     # 3 -> image 0 (0.2) before image 1 (0.0) (miss @1)
     assert out["ir_r1"] == 25.0 and out["ir_r2"] == 100.0
     assert out["r_mean"] == pytest.approx((out["tr_mean"] + out["ir_mean"]) / 2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_vqa_score_file_matches_the_leave_one_out_closed_form_on_random_cases(seed, tmp_path):
+    """With m of the ten humans giving the prediction, the ten leave-one-out subsets score
+    min((m-1)/3, 1) m times and min(m/3, 1) 10-m times (clean words: normalising changes nothing)."""
+    import json
+    import random
+
+    from blipctl.workflows.evaluate import score_files
+
+    rng = random.Random(seed)
+    words = ["red", "blue", "2", "3", "yes", "no", "left"]
+    questions, preds, want = [], [], []
+    for q in range(40):
+        answers = [rng.choice(words[:3]) for _ in range(10)]
+        pred = rng.choice(words)
+        m = answers.count(pred)
+        want.append((m * min((m - 1) / 3, 1) + (10 - m) * min(m / 3, 1)) / 10 if m else 0.0)
+        questions.append({"question_id": 1000 + q, "answer": answers, "answer_type": "other"})
+        preds.append({"question_id": 1000 + q, "answer": pred})
+    (tmp_path / "q.json").write_text(json.dumps(questions))
+    (tmp_path / "p.json").write_text(json.dumps(preds))
+    out = score_files("vqa", str(tmp_path / "p.json"), str(tmp_path / "q.json"))
+    assert out["overall"] == pytest.approx(round(100 * sum(want) / len(want), 2))
+    assert 0 < out["overall"] < 100
