@@ -102,7 +102,8 @@ def main() -> None:
     result = {
         "device": str(device), "dtype": args.dtype, "images": args.images, "texts": 5 * args.images,
         "k_test": args.k_test, "image_size": args.image_size,
-        "embed_s": round(t_embed, 3), "blip_per_query_s": round(t_ref, 3), "blipctl_batched_s": round(t_ours, 3),
+        "embed_s": round(t_embed, 3), "blip_per_query_s": round(t_ref, 3),
+        "blipctl_batched_s": round(t_ours, 3),
         "ratio": round(t_ref / t_ours, 2),
         "top10_identical": bool((a[0] == b[0]).all() and (a[1] == b[1]).all()),
         "recall_identical": recall_at_k(a[2], img2txt, txt2img, scores_t2i=a[3])

@@ -23,7 +23,8 @@ def main() -> int:
     first, last = loss("caption", "lm")
     rows = [
         ("pretrain: ITC / ITM / LM loss, first → last logged",
-         " / ".join(f"{a:.2f} → {b:.2f}" for a, b in (loss("pretrain", k) for k in ("itc", "itm", "lm"))), ""),
+         " / ".join(f"{a:.2f} → {b:.2f}" for a, b in (loss("pretrain", k) for k in ("itc", "itm", "lm"))),
+         ""),
         ("caption: LM loss, first → last logged", f"{first:.2f} → {last:.2f}", ""),
         ("caption: CIDEr / BLEU-4 (test)", f"{cap['cider']:.1f} / {cap['bleu_4']:.1f}", ""),
         ("retrieval: TR@1 / IR@1 (test)", f"{ret['tr_r1']:.1f} / {ret['ir_r1']:.1f}",
