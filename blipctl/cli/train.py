@@ -41,14 +41,9 @@ def _train(workflow: str, args: list[str] | None, dry_run: bool, resume: Path | 
 
 def _warn_if_changed(path: Path, now: dict) -> None:
     from blipctl.config.yaml_io import load_yaml
+    from blipctl.eval.report import flatten
 
-    def flat(d: dict, pre: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{pre}{k}.") if isinstance(v, dict) else {f"{pre}{k}": v})
-        return out
-
-    before, after = flat(load_yaml(path)), flat(now)
+    before, after = flatten(load_yaml(path)), flatten(now)
     changed = sorted(k for k in before.keys() | after.keys()
                      if before.get(k) != after.get(k) and k != "output_dir")
     if changed:
