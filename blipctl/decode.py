@@ -53,6 +53,28 @@ def _nucleus(logits: torch.Tensor, top_p: float, temperature: float) -> torch.Te
     return logits.masked_fill(drop.scatter(1, order, drop), -float("inf"))
 
 
+def _sample_top_p(logits: torch.Tensor, top_p: float, temperature: float, gen: torch.Generator,
+                  ks: tuple[int, ...] = (64, 1024)) -> torch.Tensor:
+    """One token per row (N, V) -> (N,) from the nucleus distribution of `_nucleus`, without
+    sorting the 30k-token vocabulary: a row whose nucleus lies inside its k most likely tokens
+    samples among those; the others try the next k, and last the whole vocabulary. Sampling
+    uses the exponential-race trick (argmax of p / Exp(1)), which draws exactly from p."""
+    probs = (logits.float() / temperature).softmax(-1)
+    out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    todo = torch.arange(probs.shape[0], device=probs.device)
+    for k in (*ks, probs.shape[-1]):
+        top, idx = probs[todo].topk(min(k, probs.shape[-1]), dim=-1)  # (n, k), descending
+        before = top.cumsum(-1) - top  # the mass of the more likely tokens
+        inside = (before[:, -1] + top[:, -1] >= top_p) | (k >= probs.shape[-1])
+        w = top[inside].masked_fill(before[inside] >= top_p, 0)
+        race = torch.empty_like(w).exponential_(generator=gen)
+        out[todo[inside]] = idx[inside].gather(1, (w / race).argmax(-1, keepdim=True)).squeeze(1)
+        todo = todo[~inside]
+        if not len(todo):
+            break
+    return out
+
+
 @torch.no_grad()
 def generate(step: Step, cache: Any, prompt: torch.Tensor, cfg: DecodeConfig, eos: int,
              pad: int) -> torch.Tensor:
@@ -72,12 +94,11 @@ def _sample_or_greedy(step: Step, cache: Any, prompt: torch.Tensor, cfg: DecodeC
     alive = torch.ones(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     while ids.shape[1] < cfg.max_length:
         scores = _penalise(step(new, cache).float(), ids, cfg, eos)
-        if cfg.top_p > 0:
-            probs = _nucleus(scores, cfg.top_p, cfg.temperature).softmax(-1)
-            nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+        nxt = torch.full_like(alive, pad, dtype=torch.long)
+        if cfg.top_p > 0:  # finished rows draw nothing
+            nxt[alive] = _sample_top_p(scores[alive], cfg.top_p, cfg.temperature, gen)
         else:
-            nxt = scores.argmax(-1)
-        nxt = torch.where(alive, nxt, pad)
+            nxt[alive] = scores[alive].argmax(-1)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
         alive &= nxt != eos
         if not alive.any():

@@ -3,7 +3,7 @@
 
 _blipctl_subcommands() {
     case "$1" in
-        "") echo "caption data eval export finetune pretrain recipes vqa" ;;
+        "") echo "bootstrap caption data eval export finetune pretrain recipes vqa" ;;
         "data") echo "info synth" ;;
         "eval") echo "run score" ;;
         "recipes") echo "list show validate" ;;
@@ -13,6 +13,7 @@ _blipctl_subcommands() {
 _blipctl_options() {
     case "$1" in
         "") echo "--version -h --help" ;;
+        "bootstrap") echo "--dry-run -h --help" ;;
         "caption") echo "-h --help --model -m --num-beams --max-length --min-length --top-p --temperature --repetition-penalty --seed --prompt --batch-size -b --dtype --device --format" ;;
         "data") echo "-h --help" ;;
         "data info") echo "--json -h --help" ;;
@@ -88,6 +89,7 @@ _blipctl_value_kind() {
 
 _blipctl_argument_kind() {
     case "$1" in
+        "bootstrap") echo "recipe" ;;
         "caption") echo "none" ;;
         "data info") echo "dir" ;;
         "data synth") echo "recipe" ;;
@@ -100,7 +102,7 @@ _blipctl_argument_kind() {
     esac
 }
 
-_blipctl_recipes="blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa"
+_blipctl_recipes="blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa"
 
 _blipctl_complete_kind() {
     local kind="$1" cur="$2"

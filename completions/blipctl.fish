@@ -14,7 +14,7 @@ end
 function __blipctl_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' caption data eval export finetune pretrain recipes vqa
+            printf '%s\n' bootstrap caption data eval export finetune pretrain recipes vqa
         case 'data'
             printf '%s\n' info synth
         case 'eval'
@@ -29,6 +29,7 @@ function __blipctl_at --argument-names want
 end
 
 complete -c blipctl -f
+complete -c blipctl -n '__blipctl_at ""' -a 'bootstrap' -d 'CapFilt: synthetic captions + ITM filtering of a web set, shard by shard; a rerun'
 complete -c blipctl -n '__blipctl_at ""' -a 'caption' -d 'Caption images. A bad file is reported on stderr; the rest finish; exit code 1'
 complete -c blipctl -n '__blipctl_at ""' -a 'data' -d 'Make and inspect data sets'
 complete -c blipctl -n '__blipctl_at ""' -a 'eval' -d 'Evaluate a model on a recipe\'s split, or score a predictions file'
@@ -39,6 +40,9 @@ complete -c blipctl -n '__blipctl_at ""' -a 'recipes' -d 'List, show and validat
 complete -c blipctl -n '__blipctl_at ""' -a 'vqa' -d 'Answer questions about images. Bad lines and files are reported; the rest finish'
 complete -c blipctl -n '__blipctl_at ""' -l version -d 'Print the version and exit'
 complete -c blipctl -n '__blipctl_at ""' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "bootstrap"' -l dry-run -d 'Print the resolved recipe and exit'
+complete -c blipctl -n '__blipctl_at "bootstrap"' -s h -l help -d 'Show help and exit'
+complete -c blipctl -n '__blipctl_at "bootstrap"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
 complete -c blipctl -n '__blipctl_at "caption"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "caption"' -l model -s m -r -d 'Hub id or transformers directory'
 complete -c blipctl -n '__blipctl_at "caption"' -l num-beams -r -d 'Beam width (1: greedy)'
@@ -64,7 +68,7 @@ complete -c blipctl -n '__blipctl_at "data synth"' -l out -s o -r -a '(__fish_co
 complete -c blipctl -n '__blipctl_at "data synth"' -l images -s n -r -d 'Number of images (corpus.images=)'
 complete -c blipctl -n '__blipctl_at "data synth"' -l seed -r -d 'Random seed (corpus.seed=)'
 complete -c blipctl -n '__blipctl_at "data synth"' -l noise -r -d 'Noisy web fraction (corpus.noise=)'
-complete -c blipctl -n '__blipctl_at "data synth"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
+complete -c blipctl -n '__blipctl_at "data synth"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
 complete -c blipctl -n '__blipctl_at "eval"' -a 'run' -d 'Evaluate a model: predictions.json, metrics.json and a table (the default command)'
 complete -c blipctl -n '__blipctl_at "eval"' -a 'score' -d 'Score an existing predictions file as the official tools do (formats: docs/eval.md)'
 complete -c blipctl -n '__blipctl_at "eval"' -s h -l help -d 'Show help and exit'
@@ -72,7 +76,7 @@ complete -c blipctl -n '__blipctl_at "eval run"' -l check -d 'Compare with the r
 complete -c blipctl -n '__blipctl_at "eval run"' -l dry-run -d 'Print the resolved recipe and exit'
 complete -c blipctl -n '__blipctl_at "eval run"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "eval run"' -l model -s m -r -d 'Run directory, BLIP .pth, transformers directory or Hub id (model=)'
-complete -c blipctl -n '__blipctl_at "eval run"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
+complete -c blipctl -n '__blipctl_at "eval run"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
 complete -c blipctl -n '__blipctl_at "eval score"' -l spice -l no-spice -d 'Caption: SPICE when its jars are there'
 complete -c blipctl -n '__blipctl_at "eval score"' -l json -d 'Print the metrics as JSON instead of a table'
 complete -c blipctl -n '__blipctl_at "eval score"' -s h -l help -d 'Show help and exit'
@@ -86,21 +90,21 @@ complete -c blipctl -n '__blipctl_at "export"' -l out -s o -r -F -d 'Output dire
 complete -c blipctl -n '__blipctl_at "finetune"' -l dry-run -d 'Print the resolved recipe and exit'
 complete -c blipctl -n '__blipctl_at "finetune"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "finetune"' -l resume -r -a '(__fish_complete_directories)' -d 'Continue the run in DIR from its newest checkpoint (RECIPE defaults to DIR/config.yaml)'
-complete -c blipctl -n '__blipctl_at "finetune"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
+complete -c blipctl -n '__blipctl_at "finetune"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
 complete -c blipctl -n '__blipctl_at "pretrain"' -l dry-run -d 'Print the resolved recipe and exit'
 complete -c blipctl -n '__blipctl_at "pretrain"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "pretrain"' -l resume -r -a '(__fish_complete_directories)' -d 'Continue the run in DIR from its newest checkpoint (RECIPE defaults to DIR/config.yaml)'
-complete -c blipctl -n '__blipctl_at "pretrain"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
+complete -c blipctl -n '__blipctl_at "pretrain"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
 complete -c blipctl -n '__blipctl_at "recipes"' -a 'list' -d 'List recipe names with their one-line descriptions'
 complete -c blipctl -n '__blipctl_at "recipes"' -a 'show' -d 'Print a recipe with overrides applied and defaults filled in'
 complete -c blipctl -n '__blipctl_at "recipes"' -a 'validate' -d 'Check recipes: keys, types and every `_component_`\'s signature, building nothing'
 complete -c blipctl -n '__blipctl_at "recipes"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "recipes list"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "recipes show"' -s h -l help -d 'Show help and exit'
-complete -c blipctl -n '__blipctl_at "recipes show"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
+complete -c blipctl -n '__blipctl_at "recipes show"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
 complete -c blipctl -n '__blipctl_at "recipes validate"' -l all -d 'Validate every recipe in recipes/'
 complete -c blipctl -n '__blipctl_at "recipes validate"' -s h -l help -d 'Show help and exit'
-complete -c blipctl -n '__blipctl_at "recipes validate"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
+complete -c blipctl -n '__blipctl_at "recipes validate"' -F -a 'blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa'
 complete -c blipctl -n '__blipctl_at "vqa"' -s h -l help -d 'Show help and exit'
 complete -c blipctl -n '__blipctl_at "vqa"' -l questions -s q -r -F -d 'JSONL file of {"image", "question"} lines'
 complete -c blipctl -n '__blipctl_at "vqa"' -l answers -r -F -d 'Rank this answer list (JSON list or one per line) instead of generating'

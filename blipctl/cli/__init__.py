@@ -9,6 +9,7 @@ import typer
 from blipctl import __version__
 from blipctl.cli import data, recipes
 from blipctl.cli import eval as eval_cmd
+from blipctl.cli.bootstrap import bootstrap
 from blipctl.cli.caption import caption
 from blipctl.cli.export import export
 from blipctl.cli.train import finetune, pretrain
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.command(context_settings={"allow_interspersed_args": True})(pretrain)
 app.command(context_settings={"allow_interspersed_args": True})(finetune)
+app.command(context_settings={"allow_interspersed_args": True})(bootstrap)
 app.command()(caption)
 app.command()(vqa)
 app.command()(export)

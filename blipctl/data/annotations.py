@@ -74,9 +74,14 @@ def caption_records(path: str | Path, image_root: str | Path, max_words: int = 3
         for cap in [caps] if isinstance(caps, str) else caps:
             if not isinstance(cap, str):
                 raise BlipctlError(f"{path}: record {i}: `caption` list holds a {type(cap).__name__}")
-            out.append({"image": str(root / image), "caption": prompt + pre_caption(cap, max_words),
-                        "image_id": ids[key], "where": _where(path, i)})
+            out.append(clean_pair({"image": str(root / image), "caption": cap, "image_id": ids[key],
+                                   "where": _where(path, i)}, max_words, prompt))
     return out
+
+
+def clean_pair(rec: dict[str, Any], max_words: int = 30, prompt: str = "") -> dict[str, Any]:
+    """An image-text record with its caption cleaned as BLIP does and prefixed with `prompt`."""
+    return {**rec, "caption": prompt + pre_caption(rec["caption"], max_words)}
 
 
 def vqa_records(path: str | Path, image_root: str | Path) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Bad:
 
     where: str
     reason: str
+    batch_index: int | None = None  # a streamed sample's batch (see WebShards)
 
 
 def sample_seed(*parts: int) -> int:
@@ -157,15 +159,42 @@ def rank_quota(urls: list[str], world: int, batch_size: int) -> int:
 
 class WebShards(IterableDataset):
     """Streams webdataset shards (`KEY.jpg` + `KEY.txt` or `KEY.json`) as caption records.
-    Shards are split across ranks, then across DataLoader workers; each rank cycles its
-    shards (and each worker its share), so every rank yields `samples_per_rank` per epoch."""
+    Shards are split across ranks, then across DataLoader workers, each worker taking whole
+    batches: global batch k comes from worker k % workers, which is the order a DataLoader
+    reads them in. Each epoch shuffles the worker's shard order and passes its samples through
+    a seeded shuffle buffer; a worker cycles its shards until it has its quota, so every rank
+    yields `samples_per_rank` per epoch. `start(epoch, batch)` resumes at a batch: the samples
+    before it are skipped undecoded, and the rest are the same as in an uninterrupted run."""
 
     def __init__(self, urls: list[str], make: Callable[[dict, torch.Generator], dict],
-                 samples_per_rank: int, seed: int = 0, rank: int = 0, world: int = 1):
+                 samples_per_rank: int, seed: int = 0, rank: int = 0, world: int = 1,
+                 batch_size: int = 1, shuffle: int = 0):
         if len(urls) < world:
             raise BlipctlError(f"{len(urls)} shard(s) cannot be split across {world} ranks")
         self.urls, self.make, self.seed = urls[rank::world], make, seed
         self.samples_per_rank, self.rank, self.epoch = samples_per_rank, rank, 0
+        self.batch_size, self.shuffle, self.first = batch_size, shuffle, 0
+
+    def start(self, epoch: int, batch: int = 0) -> None:
+        self.epoch, self.first = epoch, batch
+
+    def _shuffled(self, urls: list[str], g: random.Random) -> Iterator[dict]:
+        while True:
+            order = list(urls)
+            g.shuffle(order)
+            buffer: list[dict] = []
+            for rec in self._records(order):
+                if self.shuffle <= 1:
+                    yield rec
+                    continue
+                if len(buffer) < self.shuffle:
+                    buffer.append(rec)
+                    continue
+                j = g.randrange(len(buffer))
+                buffer[j], rec = rec, buffer[j]
+                yield rec
+            g.shuffle(buffer)
+            yield from buffer
 
     def _records(self, urls: list[str]) -> Iterator[dict]:
         import webdataset as wds
@@ -174,12 +203,15 @@ class WebShards(IterableDataset):
                                 nodesplitter=None, workersplitter=None)
         for s in stream:
             where = f"{Path(s.get('__url__', '?')).name}:{s.get('__key__')}"
+            meta = json.loads(s["json"]) if "json" in s else {}
             text = s.get("txt")
-            if text is None and "json" in s:
-                text = json.loads(s["json"]).get("caption")
+            if text is None:
+                text = meta.get("caption")
+            # pairs that share an image (a bootstrap's web text and synthetic captions) share its id
+            iid = meta.get("image_id", where)
             yield {"image_bytes": s.get("jpg") or s.get("png"), "caption": (text or b"").decode()
                    if isinstance(text, bytes) else (text or ""), "where": where,
-                   "image": where, "image_id": sample_seed(where) % (2**31)}
+                   "image": where, "image_id": sample_seed(str(iid)) % (2**31)}
 
     def __iter__(self) -> Iterator[dict | Bad]:
         info = torch.utils.data.get_worker_info()
@@ -187,16 +219,96 @@ class WebShards(IterableDataset):
         active = min(nw, len(self.urls))  # workers beyond the shard count stay idle
         if wid >= active:
             return
-        quota = self.samples_per_rank // active + (wid < self.samples_per_rank % active)
-        urls = self.urls[wid::active]
-        i = 0
-        while i < quota:
-            for rec in self._records(urls):
-                if i >= quota:
-                    return
+        bs, n_batches = self.batch_size, self.samples_per_rank // self.batch_size
+        mine = range(wid, n_batches, active)  # this worker's global batch indices
+        stream = self._shuffled(self.urls[wid::active], random.Random(sample_seed(self.seed, self.epoch,
+                                                                                 self.rank, wid)))
+        for n, k in enumerate(mine):
+            for j in range(bs):
+                rec = next(stream)
+                if k < self.first:
+                    continue
+                i = n * bs + j
                 g = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, self.rank, wid, i))
-                i += 1
                 try:
-                    yield self.make(rec, g)
+                    yield {**self.make(rec, g), "batch_index": k}
                 except BlipctlError as e:
-                    yield Bad(rec["where"], str(e))
+                    yield Bad(rec["where"], str(e), k)
+
+
+def in_order(batches: Iterator[dict], first: int = 0) -> Iterator[dict]:
+    """Batches sorted back into global order by their `batch_index`, from `first`: after a
+    resume, a DataLoader starts its round-robin at worker 0, not at the worker that owns the
+    next batch."""
+    pending: dict[int, dict] = {}
+    nxt = first
+    for b in batches:
+        k = b["batch_index"][0] if b.get("batch_index") else b["bad"][0].batch_index
+        pending[k] = b
+        while nxt in pending:
+            yield pending.pop(nxt)
+            nxt += 1
+    yield from (pending[k] for k in sorted(pending))
+
+
+class TrainData:
+    """What the training loop reads: an annotation JSON's records (shuffled each epoch across
+    the whole set) or webdataset shards (streamed). `loader(epoch, batch)` starts there."""
+
+    def __init__(self, records: list[dict] | None, urls: list[str] | None, make, batch_size: int,
+                 seed: int, rank: int, world: int, workers: int, shuffle: int = 1000):
+        self.workers = workers
+        if urls:
+            quota = rank_quota(urls, world, batch_size)
+            if quota == 0:
+                raise BlipctlError(f"{len(urls)} shard(s) cannot fill one batch of {batch_size} x "
+                                   f"{world} rank(s); lower the batch size")
+            self.stream = WebShards(urls, make, quota, seed, rank, world, batch_size, shuffle)
+            self.n = quota // batch_size
+        else:
+            self.stream = None
+            self.samples = Samples(records, make, seed)
+            self.batches = EpochBatches(len(self.samples), batch_size, seed, rank, world)
+            self.n = len(self.batches)
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return self.n
+
+    def loader(self, epoch: int, first: int = 0) -> Iterator[dict]:
+        if self.stream is None:
+            self.samples.epoch = epoch
+            self.batches.start(epoch, first)
+            return iter(map_loader(self.samples, self.batches, self.workers))
+        self.stream.start(epoch, first)
+        loader = DataLoader(self.stream, batch_size=self.batch_size, num_workers=self.workers,
+                            collate_fn=collate)
+        return in_order(iter(loader), first)
+
+
+def _cleaned(clean: Callable[[dict], dict], make: Callable, rec: dict, g: torch.Generator) -> dict:
+    return make(clean(rec), g)
+
+
+def train_data(task: Any, data: Any, seed: int, rank: int = 0, world: int = 1) -> TrainData:
+    """The recipe's `data` for `task`: its annotation files, or its shards (only for tasks that
+    train on image-text pairs: pretraining, captioning, retrieval)."""
+    from functools import partial
+
+    from blipctl.capfilt.source import expand_shards, is_shard_spec
+    from blipctl.errors import ConfigError
+
+    root = Path(data.root)
+    specs = [f for f in data.train if is_shard_spec(f)]
+    make = task.sample(data.image_size, True, data.hflip)
+    if not specs:
+        records = task.records([str(root / f) for f in data.train], str(root))
+        return TrainData(records, None, make, data.batch_size, seed, rank, world, data.workers)
+    if len(specs) < len(data.train):
+        raise ConfigError("recipe key `data.train`: give annotation files or shards, not both")
+    if not hasattr(task, "stream_record"):
+        raise ConfigError(f"recipe key `data.train`: {type(task).__name__} cannot read webdataset shards; "
+                          "shards hold image-text pairs (pretraining, captioning, retrieval)")
+    urls = [str(p) for spec in specs for p in expand_shards(spec, root)]
+    return TrainData(None, urls, partial(_cleaned, task.stream_record, make), data.batch_size, seed, rank,
+                     world, data.workers, data.shuffle)

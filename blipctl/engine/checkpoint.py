@@ -17,7 +17,6 @@ no loss scaler to save: blipctl trains in fp32 or bf16, neither of which needs o
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from pathlib import Path
@@ -29,16 +28,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from blipctl.errors import BlipctlError
+from blipctl.files import fsync
 
 PREFIX = "step_"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def rng_state() -> dict[str, Any]:
@@ -89,12 +81,12 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
     barrier()
     if rank == 0:
         for f in tmp.rglob("*"):
-            _fsync(f)
-        _fsync(tmp)
+            fsync(f)
+        fsync(tmp)
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
-        _fsync(root)
+        fsync(root)
         for old in checkpoints(run_dir)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     barrier()

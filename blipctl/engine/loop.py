@@ -24,7 +24,9 @@ from blipctl.errors import BlipctlError, ConfigError
 @dataclass
 class DataConfig:
     root: str = "runs/mini/corpus"        # image paths in the annotation files are relative to this
-    train: list[str] = field(default_factory=lambda: ["caption_train.json"])  # files under root
+    # annotation JSON files, or webdataset shards (`a.tar`, `web-{000000..000009}.tar`), under root
+    train: list[str] = field(default_factory=lambda: ["caption_train.json"])
+    shuffle: int = 1000                   # shards: the shuffle buffer, in samples
     image_size: int = 384
     batch_size: int = 32                  # per rank and micro-batch
     workers: int = 2
@@ -86,7 +88,7 @@ def _top_up(batch: dict, size: int) -> dict:
 def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[str, Any]:
     """Trains `cfg.model` on `cfg.task`; returns the last logged metrics."""
     from blipctl.config.schema import instantiate
-    from blipctl.data.loader import EpochBatches, Samples, map_loader
+    from blipctl.data.loader import train_data
     from blipctl.tasks.context import Context
     from blipctl.text.tokenizer import blip_tokenizer
 
@@ -113,12 +115,9 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
             state = checkpoint.load_weights(ckpt, model)
         model.to(world.device)
 
-        root = Path(cfg.data.root)
-        records = task.records([str(root / f) for f in cfg.data.train], str(root))
-        samples = Samples(records, task.sample(cfg.data.image_size, True, cfg.data.hflip), cfg.seed)
-        batches = EpochBatches(len(samples), cfg.data.batch_size, cfg.seed, world.rank, world.size)
+        data = train_data(task, cfg.data, cfg.seed, world.rank, world.size)
         accum = cfg.optim.grad_accum
-        steps_per_epoch = len(batches) // accum
+        steps_per_epoch = len(data) // accum
         total = steps_per_epoch * cfg.optim.epochs
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
@@ -174,10 +173,8 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
         t0, seen, sums, logged = time.perf_counter(), 0, {}, 0
         micro, lr = first_batch - 1, cfg.optim.lr
         while epoch < cfg.optim.epochs and step < total:
-            samples.epoch = epoch
-            batches.start(epoch, first_batch)
             ctx.epoch = epoch
-            for micro, batch in enumerate(map_loader(samples, batches, cfg.data.workers), start=first_batch):
+            for micro, batch in enumerate(data.loader(epoch, first_batch), start=first_batch):
                 if micro >= steps_per_epoch * accum:
                     break
                 if batch["bad"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import caption_records
+from blipctl.data.annotations import caption_records, clean_pair
 from blipctl.data.loader import image_sample
 from blipctl.models.blip import BlipCaptioner
 from blipctl.objectives.lm import LMLoss
@@ -21,6 +21,10 @@ class Caption:
         self.prompt, self.max_length, self.max_words = prompt, max_length, max_words
         self.lm = LMLoss(label_smoothing)
         self._prompt_len: int | None = None
+
+    def stream_record(self, rec: dict) -> dict:
+        """A streamed (webdataset) image-text sample, cleaned as `records` cleans the JSON's."""
+        return clean_pair(rec, self.max_words, self.prompt)
 
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in caption_records(f, root, self.max_words, self.prompt)]

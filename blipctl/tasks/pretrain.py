@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import caption_records
+from blipctl.data.annotations import caption_records, clean_pair
 from blipctl.data.loader import image_sample
 from blipctl.models.blip import BlipPretrain
 from blipctl.objectives.itc import ITCLoss, alpha_at
@@ -24,6 +24,10 @@ class Pretrain:
         self.alpha, self.ramp_epochs = alpha, ramp_epochs
         self.max_length, self.max_words = max_length, max_words
         self.itc, self.itm, self.lm = ITCLoss(), ITMLoss(eps=1e-4), LMLoss(label_smoothing)
+
+    def stream_record(self, rec: dict) -> dict:
+        """A streamed (webdataset) image-text sample, cleaned as `records` cleans the JSON's."""
+        return clean_pair(rec, self.max_words)
 
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in caption_records(f, root, self.max_words)]

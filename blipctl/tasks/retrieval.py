@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import caption_records
+from blipctl.data.annotations import caption_records, clean_pair
 from blipctl.data.loader import image_sample
 from blipctl.errors import ConfigError
 from blipctl.models.blip import BlipRetrieval
@@ -25,6 +25,10 @@ class Retrieval:
         self.alpha, self.ramp_epochs = alpha, ramp_epochs
         self.max_length, self.max_words = max_length, max_words
         self.itc, self.itm = ITCLoss(), ITMLoss()
+
+    def stream_record(self, rec: dict) -> dict:
+        """A streamed (webdataset) image-text sample, cleaned as `records` cleans the JSON's."""
+        return clean_pair(rec, self.max_words)
 
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in caption_records(f, root, self.max_words)]

@@ -11,6 +11,7 @@ from typing import Literal
 
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation
+from blipctl.files import write_text
 
 
 @dataclass
@@ -22,12 +23,6 @@ class EvalConfig:
     device: str = "auto"             # auto: cuda when there is one
     dtype: Literal["fp32", "bf16"] = "fp32"
     expect: dict = field(default_factory=dict)  # metric: {value, tol}, what `--check` compares with
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
@@ -61,11 +56,11 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if config_yaml:
-        _write(out / "config.yaml", config_yaml)
-    _write(out / "predictions.json", json.dumps(result.predictions, indent=1) + "\n")
+        write_text(out / "config.yaml", config_yaml)
+    write_text(out / "predictions.json", json.dumps(result.predictions, indent=1) + "\n")
     for name, array in result.arrays.items():
         np.save(out / f"{name}.npy", array)
-    _write(out / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
+    write_text(out / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
     for b in result.bad:
         print(f"blipctl: {b.where}: {b.reason}", file=sys.stderr)
     print(f"evaluated {cfg.model} on {cfg.data.annotations} in {seconds:.1f} s -> {out}", file=sys.stderr)

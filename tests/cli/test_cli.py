@@ -54,7 +54,8 @@ def test_no_placeholder_commands():
     block = proc.stdout.split("Commands:")[1].split("\n\n")[0]
     commands = [line.split()[0] for line in block.strip().splitlines()]
     # grows as commands work
-    assert sorted(commands) == ["caption", "data", "eval", "export", "finetune", "pretrain", "recipes", "vqa"]
+    assert sorted(commands) == ["bootstrap", "caption", "data", "eval", "export", "finetune", "pretrain",
+                                "recipes", "vqa"]
 
 
 def test_misspelt_override_exits_2_with_suggestion(tmp_path):

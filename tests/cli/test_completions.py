@@ -41,7 +41,8 @@ def test_completion_runs_no_python(name):
 
 
 @pytest.mark.parametrize("words, expected", [
-    (["blipctl", ""], ["caption", "data", "eval", "export", "finetune", "pretrain", "recipes", "vqa"]),
+    (["blipctl", ""], ["bootstrap", "caption", "data", "eval", "export", "finetune", "pretrain", "recipes",
+     "vqa"]),
     (["blipctl", "data", "sy"], ["synth"]),
     (["blipctl", "recipes", "show", "mini/c"], ["mini/caption", "mini/corpus"]),
     (["blipctl", "finetune", "mini/p"], ["mini/pretrain"]),

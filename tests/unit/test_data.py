@@ -135,7 +135,7 @@ def test_webdataset_shards_split_across_ranks_and_workers(corpus):
     assert per_rank == 24  # shards of 25, 25, 22: rank 1 holds only the second
     seen = []
     for rank in range(2):
-        ds = WebShards(urls, image_sample(32, True), per_rank, rank=rank, world=2)
+        ds = WebShards(urls, image_sample(32, True), per_rank, rank=rank, world=2, batch_size=4)
         loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
         batches = list(loader)
         assert sum(b["size"] for b in batches) == per_rank and not any(b["bad"] for b in batches)
@@ -150,3 +150,43 @@ def test_image_id_from_the_record_else_from_blips_coco_file_name():
     assert image_id({"image": "x/1.jpg", "image_id": "synth_7"}, 0) == "synth_7"
     assert image_id({"image": "val2014/COCO_val2014_000000391895.jpg"}, 0) == 391895
     assert image_id({"image": "flickr/abc.jpg"}, 4) == 4
+
+
+def test_streamed_shards_resume_mid_epoch_with_the_same_batches(corpus):
+    from types import SimpleNamespace
+
+    from blipctl.data.loader import train_data
+    from blipctl.tasks.pretrain import Pretrain
+
+    root, _ = corpus
+    cfg = SimpleNamespace(root=str(root), train=["shards/web-{000000..000002}.tar"], image_size=32,
+                          hflip=True, batch_size=4, workers=2, shuffle=16)
+    data = train_data(Pretrain(), cfg, seed=3)
+    assert len(data) == 18  # 72 samples in whole batches of 4
+    full = list(data.loader(epoch=1))
+    assert [b["batch_index"][0] for b in full] == list(range(18))
+    resumed = list(data.loader(epoch=1, first=5))  # worker 1 owns batch 5: the order is restored
+    assert [b["batch_index"][0] for b in resumed] == list(range(5, 18))
+    for a, b in zip(full[5:], resumed, strict=True):
+        assert a["where"] == b["where"] and torch.equal(a["image"], b["image"])
+    where = [w for b in full for w in b["where"]]
+    # worker 0 streams shards 0 and 2 (47 samples), worker 1 shard 1 (25): each takes 36, so
+    # worker 1 cycles its shard once more (webdataset's resampling), and no sample is left out
+    assert len(where) == 72 and len(set(where)) == 61
+    other = [w for b in data.loader(epoch=2) for w in b["where"]]
+    assert other != where and len(other) == 72  # reshuffled each epoch
+    assert all(c == c.lower() and "(" not in c for b in full for c in b["caption"])  # cleaned as BLIP
+
+
+def test_shards_refused_for_a_task_that_does_not_read_pairs(corpus):
+    from types import SimpleNamespace
+
+    from blipctl.data.loader import train_data
+    from blipctl.errors import ConfigError
+    from blipctl.tasks.vqa import VQA
+
+    root, _ = corpus
+    cfg = SimpleNamespace(root=str(root), train=["shards/web-000000.tar"], image_size=32, hflip=True,
+                          batch_size=4, workers=0, shuffle=0)
+    with pytest.raises(ConfigError, match="VQA cannot read webdataset shards"):
+        train_data(VQA(), cfg, seed=0)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import multiprocessing
 import random
 import shutil
-import tarfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +14,7 @@ from blipctl.data.synth import language
 from blipctl.data.synth.scenes import Scene, render, sample_scene
 from blipctl.data.synth.spec import SynthSpec
 from blipctl.errors import ConfigError
+from blipctl.files import write_tar, write_text
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -36,9 +35,7 @@ def _draw(job: tuple[Path, int, int, int, int]) -> None:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=None, separators=(",", ":")), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, json.dumps(data, indent=None, separators=(",", ":")))
 
 
 def _prepare(out: Path) -> None:
@@ -198,19 +195,9 @@ def _write_shards(out: Path, web: list[dict], shard_size: int) -> list[str]:
     names = []
     for s, start in enumerate(range(0, len(web), shard_size)):
         name = f"shards/web-{s:06d}.tar"
-        tmp = out / (name + ".tmp")
-        with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for row in web[start:start + shard_size]:
-                key = Path(row["image"]).stem
-                payload = {
-                    "jpg": (out / row["image"]).read_bytes(),
-                    "txt": row["caption"].encode(),
-                    "json": json.dumps(row).encode(),
-                }
-                for ext, data in payload.items():
-                    info = tarfile.TarInfo(f"{key}.{ext}")
-                    info.size, info.mtime, info.mode = len(data), 0, 0o644
-                    tar.addfile(info, io.BytesIO(data))
-        tmp.replace(out / name)
+        write_tar(out / name, ((Path(row["image"]).stem,
+                                {"jpg": (out / row["image"]).read_bytes(), "txt": row["caption"].encode(),
+                                 "json": json.dumps(row).encode()})
+                               for row in web[start:start + shard_size]))
         names.append(name)
     return names

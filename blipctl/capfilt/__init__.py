@@ -1,0 +1,1 @@
+"""CapFilt (BLIP's caption-and-filter bootstrapping): data source, models, statistics, grid."""
