@@ -41,11 +41,9 @@ def _train(workflow: str, args: list[str] | None, dry_run: bool, resume: Path | 
 
 def _warn_if_changed(path: Path, now: dict) -> None:
     from blipctl.config.yaml_io import load_yaml
-    from blipctl.eval.report import flatten
+    from blipctl.eval.report import changed_keys
 
-    before, after = flatten(load_yaml(path)), flatten(now)
-    changed = sorted(k for k in before.keys() | after.keys()
-                     if before.get(k) != after.get(k) and k != "output_dir")
+    changed = changed_keys(load_yaml(path), now, ignore=("output_dir",))
     if changed:
         print(f"blipctl: note: resuming with changed keys: {', '.join(changed)}", file=sys.stderr)
 

@@ -16,6 +16,12 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def changed_keys(before: dict, after: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The dotted keys whose values differ between two nested configs, `ignore`d ones aside."""
+    a, b = flatten(before), flatten(after)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in ignore)
+
+
 @dataclass
 class Expected:
     metric: str

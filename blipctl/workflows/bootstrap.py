@@ -66,14 +66,12 @@ def _same_recipe(out: Path, config_yaml: str) -> None:
     import yaml
 
     from blipctl.config.yaml_io import load_yaml
-    from blipctl.eval.report import flatten
+    from blipctl.eval.report import changed_keys
 
     old = out / "config.yaml"
     if not old.is_file() or not config_yaml:
         return
-    before, now = flatten(load_yaml(old)), flatten(yaml.safe_load(config_yaml))
-    changed = sorted(k for k in before.keys() | now.keys()
-                     if before.get(k) != now.get(k) and k not in ("device", "dtype"))
+    changed = changed_keys(load_yaml(old), yaml.safe_load(config_yaml), ignore=("device", "dtype"))
     if changed:
         raise ConfigError(f"{out}: holds a bootstrap of a different recipe (changed: {', '.join(changed)}); "
                            "give a new output_dir, or delete it to start over")
