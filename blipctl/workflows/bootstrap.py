@@ -172,7 +172,7 @@ class _Worker:
         items = shard.load()
         candidates: list[dict] = []
         bad: list[dict] = []
-        kept_items: list[WebItem] = []
+        readable: list[WebItem] = []
         for b, start in enumerate(range(0, len(items), cfg.batch_size)):
             good, pixels = self._pixels(items[start:start + cfg.batch_size], bad)
             if not good:
@@ -195,10 +195,10 @@ class _Worker:
                 if source == "web" and it.noise is not None:
                     c.update(noisy=it.noise["noisy"], kind=it.noise.get("kind"))
                 candidates.append(c)
-            kept_items += good
+            readable += good
         _decide(candidates, cfg.filter if self.filter is not None else None)
         provenance = {"captioner": cfg.captioner.model, "filter": cfg.filter.model}
-        by_key = {it.key: it for it in kept_items}
+        by_key = {it.key: it for it in readable}
         counts: dict[str, int] = {}
 
         def samples():
