@@ -79,21 +79,22 @@ class BlipRetrieval(nn.Module):
     """Image-text matching: ITC features (unimodal encoders, projected to `embed_dim` and
     L2-normalised) and ITM logits (image-grounded text encoder, first token -> 2 classes).
 
-    With `queue_size > 0` it also carries what retrieval fine-tuning needs: momentum copies,
-    feature queues with their image ids, and the ITC temperature (BLIP's `*_m`, `*_queue`).
+    With a `queue_size` (not None) it also carries what retrieval fine-tuning needs: momentum
+    copies, feature queues with their image ids, and the ITC temperature (BLIP's `*_m`,
+    `*_queue`). `queue_size: 0` keeps the momentum encoders but contrasts in-batch only.
     """
 
     text_start = "[ENC]"  # the ITM text's first token; transformers checkpoints use [CLS]
 
     def __init__(self, vision: ViTConfig, text: MEDConfig, embed_dim: int = 256,
-                 queue_size: int = 0, momentum: float = 0.995):
+                 queue_size: int | None = None, momentum: float = 0.995):
         super().__init__()
         self.visual = ViT(vision)
         self.text = TextTransformer(text)
         self.vision_proj = nn.Linear(vision.width, embed_dim)
         self.text_proj = nn.Linear(text.width, embed_dim)
         self.itm_head = nn.Linear(text.width, 2)
-        if queue_size > 0:
+        if queue_size is not None:
             self.temp = nn.Parameter(torch.tensor(0.07))
             self.momentum = momentum
             self.visual_m = ViT(vision)

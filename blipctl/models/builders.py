@@ -61,18 +61,19 @@ def blip_vqa_tiny(image_size: int = 64) -> BlipVQA:
     return BlipVQA(vit_tiny(image_size), med_tiny(128))
 
 
-def blip_retrieval_base(image_size: int = 384, embed_dim: int = 256, queue_size: int = 0,
+def blip_retrieval_base(image_size: int = 384, embed_dim: int = 256, queue_size: int | None = None,
                         ckpt_layers: int = 0) -> BlipRetrieval:
-    """queue_size > 0 adds momentum encoders and queues for fine-tuning (BLIP: 57600)."""
+    """A queue_size adds momentum encoders and queues for fine-tuning (BLIP: 57600; 0 keeps the
+    momentum encoders and contrasts in-batch only)."""
     return BlipRetrieval(vit_base(image_size, ckpt_layers), med_base(768), embed_dim, queue_size)
 
 
-def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256, queue_size: int = 0,
+def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256, queue_size: int | None = None,
                          ckpt_layers: int = 0) -> BlipRetrieval:
     return BlipRetrieval(vit_large(image_size, ckpt_layers), med_base(1024), embed_dim, queue_size)
 
 
-def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: int = 0,
+def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: int | None = None,
                         momentum: float = 0.995) -> BlipRetrieval:
     return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size, momentum)
 

@@ -76,6 +76,8 @@ def enqueue_(ptr: torch.Tensor, queues: list[torch.Tensor], values: list[torch.T
     """Writes the world batch's values (N, ...) into the last-axis queues (..., Q) from `ptr`
     on, wrapping around; `ptr` (1,) moves on by N. Every rank writes the same values."""
     n, size = values[0].shape[0], queues[0].shape[-1]
+    if size == 0:  # in-batch ITC: momentum features, no queue
+        return
     if n > size:
         values, n = [v[-size:] for v in values], size
     start = int(ptr)

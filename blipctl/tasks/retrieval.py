@@ -16,7 +16,7 @@ from blipctl.tasks.contrastive import momentum_itc
 
 class Retrieval:
     """Captions of the same image are all positives (BLIP's `idx`); alpha is ramped over the
-    first `ramp_epochs` epoch(s). The model needs `queue_size > 0` (momentum encoders)."""
+    first `ramp_epochs` epoch(s). The model needs a `queue_size` (momentum encoders)."""
 
     model_type = BlipRetrieval
 
@@ -39,7 +39,7 @@ class Retrieval:
     def losses(self, model: BlipRetrieval, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         if not hasattr(model, "image_queue"):
             raise ConfigError("recipe key `model.queue_size`: retrieval fine-tuning needs momentum "
-                              "encoders and queues; set it above 0 (BLIP uses 57600)")
+                              "encoders; set it (BLIP uses 57600; 0 contrasts in-batch only)")
         images = batch["image"].to(ctx.device)
         idx = torch.as_tensor(batch["image_id"], device=ctx.device)
         ids, mask = ctx.tokenize(batch["caption"], self.max_length, padding="longest")

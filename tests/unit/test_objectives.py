@@ -66,6 +66,23 @@ def test_enqueue_wraps_around():
     assert queue[:, 0].tolist() == [4.0, 5.0] and queue[:, 3].tolist() == [0.0, 1.0]
 
 
+def test_empty_queue_contrasts_in_batch_momentum_features_only():
+    g = torch.Generator().manual_seed(1)
+    f = lambda *s: F.normalize(torch.randn(*s, generator=g), dim=-1)  # noqa: E731
+    img, txt, img_m, txt_m = f(3, 4), f(3, 4), f(3, 4), f(3, 4)
+    empty = torch.zeros(4, 0)
+    temp, alpha = torch.tensor(0.1), 0.4
+    loss, sim_i2t, _ = ITCLoss()(img, txt, temp, img_m, txt_m, empty, empty, alpha=alpha)
+    t_i2t = alpha * F.softmax(img_m @ txt_m.t() / temp, 1) + (1 - alpha) * torch.eye(3)
+    t_t2i = alpha * F.softmax(txt_m @ img_m.t() / temp, 1) + (1 - alpha) * torch.eye(3)
+    want = (-(F.log_softmax(img @ txt_m.t() / temp, 1) * t_i2t).sum(1).mean()
+            - (F.log_softmax(txt @ img_m.t() / temp, 1) * t_t2i).sum(1).mean()) / 2
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+    ptr = torch.tensor([0])
+    enqueue_(ptr, [empty], [img_m])  # nothing to write into, and no division by zero
+    assert int(ptr) == 0 and empty.shape == (4, 0)
+
+
 def test_hard_negatives_never_draw_a_positive_and_follow_the_softmax():
     sim = torch.tensor([[0.0, 2.0, 0.0, -30.0]]).expand(4000, 4)
     pos = torch.tensor([[True, False, False, False]]).expand(4000, 4)

@@ -1,11 +1,17 @@
-"""BLIP's pretraining model: shared MED weights, momentum copies, queues, .pth round trip."""
+"""BLIP's pretraining model: shared MED weights, momentum copies, queues, .pth round trip; the
+retrieval model's momentum encoders with and without a queue."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from blipctl.checkpoints.original import load_original, read_pth, save_original
-from blipctl.models.builders import blip_pretrain_tiny
+from blipctl.errors import ConfigError
+from blipctl.models.builders import blip_pretrain_tiny, blip_retrieval_tiny
+from blipctl.tasks.context import Context
+from blipctl.tasks.retrieval import Retrieval
+from blipctl.text.tokenizer import blip_tokenizer
 
 
 def test_decoder_shares_all_but_self_attention():
@@ -54,3 +60,21 @@ def test_original_pth_round_trip_keeps_momentum_and_queues(tmp_path):
     save_original(loaded, tmp_path / "q.pth")
     again = read_pth(tmp_path / "q.pth")
     assert state.keys() == again.keys() and all(torch.equal(state[k], again[k]) for k in state)
+
+
+def test_retrieval_with_queue_size_0_keeps_momentum_encoders_and_trains_in_batch():
+    torch.manual_seed(0)
+    batch = {"image": torch.randn(4, 3, 64, 64), "image_id": [0, 1, 2, 0],
+             "caption": ["a red circle", "a blue square", "two green stars", "a red ring"]}
+    ctx = Context(blip_tokenizer(), torch.device("cpu"), 0, 0, 10)
+    with pytest.raises(ConfigError, match="model.queue_size"):
+        Retrieval().losses(blip_retrieval_tiny(), batch, ctx)  # inference-only: no momentum encoders
+    m = blip_retrieval_tiny(queue_size=0)
+    assert m.image_queue.shape == (64, 0) and m.idx_queue.shape == (1, 0)
+    before = m.text_m.embed.tok.weight.clone()
+    out = Retrieval().losses(m, batch, ctx)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and out["itc"] > 0 and out["itm"] > 0
+    assert m.text.embed.tok.weight.grad.abs().sum() > 0
+    torch.testing.assert_close(m.text_m.embed.tok.weight, before)  # EMA of an unchanged model
+    assert int(m.ptr_queue) == 0
