@@ -197,7 +197,7 @@ class _Worker:
                 candidates.append(c)
             readable += good
         _decide(candidates, cfg.filter if self.filter is not None else None)
-        provenance = {"captioner": cfg.captioner.model, "filter": cfg.filter.model}
+        provenance = _provenance(cfg)
         by_key = {it.key: it for it in readable}
         counts: dict[str, int] = {}
 
@@ -207,15 +207,24 @@ class _Worker:
                     continue
                 j = counts[c["key"]] = counts.get(c["key"], -1) + 1
                 it = by_key[c["key"]]
-                meta = {k: c[k] for k in ("image", "caption", "source", "score")} | provenance
-                meta["image_id"] = c["key"]
                 yield f"{c['key']}_{j}", {it.ext: it.read(), "txt": c["caption"].encode(),
-                                          "json": json.dumps(meta).encode()}
+                                          "json": json.dumps(_kept_record(c, provenance)).encode()}
 
         write_tar(out / "shards" / f"{shard.index:06d}.tar", samples())
         write_text(out / "parts" / f"{shard.index:06d}.json",
                    json.dumps({"shard": shard.index, "source": shard.name, **provenance,
                                "candidates": candidates, "bad": bad}, indent=None) + "\n")
+
+
+def _provenance(cfg: BootstrapConfig) -> dict:
+    return {"captioner": cfg.captioner.model, "filter": cfg.filter.model}
+
+
+def _kept_record(c: dict, provenance: dict) -> dict:
+    """A kept pair as annotations.json and the shard's JSON give it: text, source, score, the
+    checkpoints used, and the image's key as `image_id` (shared by all texts of one image)."""
+    return {"image": c["image"], "caption": c["caption"], "source": c["source"], "score": c["score"],
+            **provenance, "image_id": c["key"]}
 
 
 def _decide(candidates: list[dict], filt: FilterConfig | None) -> None:
@@ -243,9 +252,8 @@ def _merge(cfg: BootstrapConfig, out: Path, shards: list[ShardRef]) -> Outcome:
         part = json.loads((out / "parts" / f"{s.index:06d}.json").read_text(encoding="utf-8"))
         candidates += part["candidates"]
         bad += [(b["image"], b["error"]) for b in part["bad"]]
-    provenance = {"captioner": cfg.captioner.model, "filter": cfg.filter.model}
-    kept = [{"image": c["image"], "caption": c["caption"], "source": c["source"], "score": c["score"],
-             **provenance, "image_id": c["key"]} for c in candidates if c["keep"]]
+    provenance = _provenance(cfg)
+    kept = [_kept_record(c, provenance) for c in candidates if c["keep"]]
     write_text(out / "annotations.json", json.dumps(kept, indent=None) + "\n")
     last = len(shards) - 1
     summary = {
