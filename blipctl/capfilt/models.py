@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from blipctl.decode import DecodeConfig
-from blipctl.models.blip import BlipCaptioner, BlipRetrieval, decode_with_image
+from blipctl.models.protocols import Captioner, Matcher
 
 
 @dataclass
@@ -32,32 +32,26 @@ class FilterConfig:
 
 
 @torch.no_grad()
-def synthetic_captions(model: BlipCaptioner, images: torch.Tensor, cfg: CaptionerConfig, prompt: torch.Tensor,
-                       tok, seed: int) -> list[list[str]]:
+def synthetic_captions(model: Captioner, images: torch.Tensor, cfg: CaptionerConfig,
+                       seed: int) -> list[list[str]]:
     """images (B, 3, S, S) -> K captions per image, prompt removed. Sampling draws from `seed`,
     so a shard gives the same captions however often it is redone. (Beam search is
     deterministic: the recipe check allows it only with K = 1.)"""
-    from blipctl.workflows.infer import strip_prompt
-
     K = cfg.captions_per_image
-    image = model.encode_image(images).repeat_interleave(K, dim=0)  # (B*K, N, D)
-    ids = decode_with_image(model.decoder, model.lm_head, image, prompt, replace(cfg.decode, seed=seed),
-                            eos=tok.sep_token_id, pad=tok.pad_token_id)
-    texts = [strip_prompt(t, cfg.prompt) for t in tok.batch_decode(ids.tolist(), skip_special_tokens=True)]
+    texts = model.caption(images, cfg.prompt, replace(cfg.decode, seed=seed), per_image=K)
     return [texts[i * K:(i + 1) * K] for i in range(images.shape[0])]
 
 
 @torch.no_grad()
-def match_probability(model: BlipRetrieval, images: torch.Tensor, pairs: list[tuple[int, str]], tok,
+def match_probability(model: Matcher, images: torch.Tensor, pairs: list[tuple[int, str]],
                       cfg: FilterConfig) -> list[float]:
-    """P(match) from the ITM head for each (image index, text) pair; images (B, 3, S, S)."""
+    """P(match) from the ITM head for each (image index, text) pair; images (B, 3, S, S). The
+    texts are encoded by the model's own codec, as `blipctl eval` encodes them."""
     from blipctl.data.text import pre_caption
 
     image = model.encode_image(images)  # (B, N, D)
-    enc = tok([pre_caption(t, cfg.max_words) for _, t in pairs], padding="longest", truncation=True,
-              max_length=cfg.max_length, return_tensors="pt")
-    ids, mask = enc.input_ids.to(images.device), enc.attention_mask.to(images.device)
-    ids[:, 0] = tok.enc_token_id
+    ids, mask = model.codec.encode([pre_caption(t, cfg.max_words) for _, t in pairs], "grounded",
+                                   max_length=cfg.max_length, device=images.device)
     rows = torch.tensor([i for i, _ in pairs], device=images.device)
     logits = model.itm_logits(image[rows], ids, mask)  # (P, 2)
     return logits.float().softmax(-1)[:, 1].tolist()

@@ -11,9 +11,11 @@ import torch
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_HF
 from blipctl.errors import BlipctlError
+from blipctl.models import builders
 from blipctl.models.blip import BlipCaptioner, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig
+from blipctl.text.codecs import BlipText
 
 CAPTION_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
                        ("decoder.", "text_decoder.bert.", BERT),
@@ -87,13 +89,14 @@ def load_hf(directory: Path):
                            f"this checkpoint is a {arch}")
     vit, med = vit_config(cfg["vision_config"]), med_config(cfg["text_config"])
     if task is BlipRetrieval:
-        model = task(vit, med, embed_dim=cfg.get("image_text_hidden_size", 256))
+        model = builders.retrieval(vit, med, embed_dim=cfg.get("image_text_hidden_size", 256))
+    elif task is BlipVQA:
+        model = builders.vqa(vit, med)
     else:
-        model = task(vit, med)
+        model = builders.captioner(vit, med)
     state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
     model.load_state_dict(KEYS[task].to_ours(state, str(directory)), strict=True)
-    if hasattr(model, "text_start"):
-        model.text_start = "[CLS]"  # transformers feeds questions and ITM text from [CLS]
+    model.codec = BlipText(grounded_start="[CLS]")  # transformers feeds questions and ITM text from [CLS]
     return model.eval()
 
 

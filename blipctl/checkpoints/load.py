@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blipctl.errors import BlipctlError
-
-TASK_VERBS = {"BlipCaptioner": "caption", "BlipVQA": "answer questions",
-              "BlipRetrieval": "match images and text"}
-
 
 def is_run(path: Path) -> bool:
     """A blipctl training run directory, or one checkpoint inside it."""
@@ -25,7 +20,10 @@ def load_run(path: Path):
     ckpt = checkpoint.latest(path) if (path / "checkpoints").is_dir() else path
     cfg = load_yaml(ckpt / "config.yaml")
     model = instantiate(cfg["model"])
-    checkpoint.load_weights(ckpt, model)
+    state = checkpoint.load_weights(ckpt, model)
+    codec = state.get("codec") or cfg.get("codec")  # runs before codecs were recorded: the model's own
+    if codec:
+        model.codec = instantiate(codec)
     return model.eval()
 
 
@@ -42,29 +40,3 @@ def load_model(model: str):
     from blipctl.checkpoints import hf
 
     return hf.load_hf(hf.hub_or_dir(model))
-
-
-def load_task(model: str, task: type):
-    m = load_model(model)
-    if not isinstance(m, task):
-        raise BlipctlError(f"--model {model}: a {type(m).__name__} cannot "
-                           f"{TASK_VERBS[task.__name__]}; give a {task.__name__} checkpoint")
-    return m
-
-
-def load_caption_model(model: str):
-    from blipctl.models.blip import BlipCaptioner
-
-    return load_task(model, BlipCaptioner)
-
-
-def load_vqa_model(model: str):
-    from blipctl.models.blip import BlipVQA
-
-    return load_task(model, BlipVQA)
-
-
-def load_retrieval_model(model: str):
-    from blipctl.models.blip import BlipRetrieval
-
-    return load_task(model, BlipRetrieval)

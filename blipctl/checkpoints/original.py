@@ -14,6 +14,7 @@ import torch
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import BERT, BERT_TWIN, LM_HEAD, VIT_TIMM
 from blipctl.errors import BlipctlError
+from blipctl.models import builders
 from blipctl.models.blip import BlipCaptioner, BlipNLVR, BlipPretrain, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig, resize_pos_embed
@@ -112,7 +113,7 @@ def load_original(path: str | Path, image_size: int | None = None):
     text_prefix = "text_decoder.bert." if task is BlipCaptioner else "text_encoder."
     med = med_config(state, text_prefix, vit.width)
     if task is BlipRetrieval:
-        model = task(vit, med, embed_dim=state["vision_proj.weight"].shape[0])
+        model = builders.retrieval(vit, med, embed_dim=state["vision_proj.weight"].shape[0])
     elif task is BlipNLVR:
         rx = re.compile(r"text_encoder\.encoder\.layer\.(\d+)\.crossattention\.output\.merge_layer")
         merged = [int(m.group(1)) for k in state if (m := rx.match(k))]
@@ -120,8 +121,10 @@ def load_original(path: str | Path, image_size: int | None = None):
     elif task is BlipPretrain:
         embed_dim, queue = state["image_queue"].shape
         model = task(vit, med, embed_dim=embed_dim, queue_size=queue)
+    elif task is BlipVQA:
+        model = builders.vqa(vit, med)
     else:
-        model = task(vit, med)
+        model = builders.captioner(vit, med)
     keep_training = task is BlipPretrain
     used = {k: v for k, v in state.items()
             if not (_TIED.fullmatch(k) or (_TRAINING.fullmatch(k) and not keep_training))}

@@ -6,7 +6,7 @@
         rng_R.pt            each rank's RNG states (torch, CUDA, Python, NumPy)
         deepspeed/          under DeepSpeed: its ZeRO-partitioned optimizer state, per rank
         state.json          position (step, epoch, batch), learning rate, frozen parameters,
-                            skipped items, model class
+                            skipped items, model class, the text codec it trained with
         config.yaml         the resolved recipe
 
 A checkpoint is written into a hidden temporary directory, every file fsynced, then renamed
@@ -75,8 +75,10 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
         if optimizer is not None and engine is None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+        codec = model.codec.metadata() if hasattr(model, "codec") else None
         (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": frozen,
-                                                    "model": type(model).__name__}, indent=1))
+                                                    "model": type(model).__name__, "codec": codec},
+                                                   indent=1))
         (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
     barrier()
     if rank == 0:

@@ -18,7 +18,7 @@ from blipctl.engine import checkpoint
 from blipctl.engine.dist import setup, teardown
 from blipctl.engine.runlog import RunLog
 from blipctl.engine.schedule import OptimConfig, lr_at
-from blipctl.errors import BlipctlError, ConfigError
+from blipctl.errors import BlipctlError
 
 
 @dataclass
@@ -39,6 +39,9 @@ class TrainConfig:
     output_dir: str = "runs/train"
     task: dict = field(default_factory=lambda: {"_component_": "blipctl.tasks.caption.Caption"})
     model: dict = field(default_factory=lambda: {"_component_": "blipctl.models.builders.blip_caption_tiny"})
+    # the text codec the model trains with, recorded in every checkpoint; null: the model's own
+    # (BLIP's [ENC] convention), e.g. {_component_: blipctl.text.codecs.BlipText, grounded_start: "[CLS]"}
+    codec: dict | None = None
     init: str | None = None               # starting weights: run dir, BLIP .pth, transformers dir, Hub id
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -89,8 +92,8 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
     """Trains `cfg.model` on `cfg.task`; returns the last logged metrics."""
     from blipctl.config.schema import instantiate
     from blipctl.data.loader import train_data
+    from blipctl.tasks.check import check_model
     from blipctl.tasks.context import Context
-    from blipctl.text.tokenizer import blip_tokenizer
 
     world = setup(cfg.device)
     try:
@@ -98,9 +101,9 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
         seed_everything(cfg.seed)  # the same initial weights on every rank
         task = instantiate(cfg.task)
         model = instantiate(cfg.model)
-        if not isinstance(model, task.model_type):
-            raise ConfigError(f"recipe key `model`: {type(model).__name__} cannot train "
-                              f"{type(task).__name__}; it needs a {task.model_type.__name__}")
+        check_model(task, model)
+        if cfg.codec is not None:
+            model.codec = instantiate(cfg.codec)
         ckpt = checkpoint.latest(run_dir) if resume else None
         if cfg.init and ckpt is None:
             from blipctl.checkpoints.init import init_from
@@ -150,7 +153,7 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
         else:
             seed_everything(cfg.seed + world.rank)  # dropout and negatives differ across ranks
 
-        ctx = Context(blip_tokenizer(), world.device, epoch, step, steps_per_epoch)
+        ctx = Context(world.device, epoch, step, steps_per_epoch)
         log = RunLog(run_dir, total, step, world.main)
         if world.main:
             tmp = run_dir / "config.yaml.tmp"

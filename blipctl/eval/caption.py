@@ -13,7 +13,7 @@ from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
 from blipctl.eval.caption_metric import caption_scores, coco_results, nocaps_breakdown, read_coco_gt
-from blipctl.models.blip import BlipCaptioner, BlipPretrain
+from blipctl.models.protocols import Captioner
 
 
 def score(res: dict, gt_path: str, spice: bool = True, partial: bool = False) -> dict:
@@ -38,7 +38,7 @@ def _percent(m: dict) -> dict:
 class CaptionEval:
     """BLIP's caption test: beam 3, 5-20 tokens, after the prompt "a picture of "."""
 
-    model_type = BlipCaptioner
+    needs = Captioner
 
     def __init__(self, prompt: str = "a picture of ", num_beams: int = 3, max_length: int = 20,
                  min_length: int = 5, repetition_penalty: float = 1.0, spice: bool = True):
@@ -46,26 +46,20 @@ class CaptionEval:
         self.decode = DecodeConfig(num_beams=num_beams, max_length=max_length, min_length=min_length,
                                    repetition_penalty=repetition_penalty)
 
-    def adapt(self, model):
-        return model.captioner(self.prompt) if isinstance(model, BlipPretrain) else model
-
     @torch.no_grad()
-    def __call__(self, model: BlipCaptioner, data: EvalData, tok, device: torch.device,
+    def __call__(self, model: Captioner, data: EvalData, device: torch.device,
                  dtype: torch.dtype) -> Evaluation:
-        from blipctl.workflows.infer import caption_batch, prompt_ids
-
         if not data.gt:
             raise BlipctlError("recipe key `data.gt`: caption evaluation needs a COCO-format ground "
                                "truth file (e.g. caption_test_gt.json)")
         records = [{"image": f"{data.root}/{r['image']}", "image_id": image_id(r, i),
                     "where": f"{data.annotations}:{i}"}
                    for i, r in enumerate(read_json_list(f"{data.root}/{data.annotations}"))]
-        prompt = prompt_ids(tok, self.prompt, device)
-        size = data.image_size or model.visual.cfg.image_size
+        size = data.image_size or model.image_size
         res, bad = {}, []
         for batch in eval_batches(records, image_sample(size, False), data.batch_size, data.workers, bad):
             images = batch["image"].to(device=device, dtype=dtype)
-            caps = caption_batch(model, images, prompt, self.prompt, self.decode, tok)
+            caps = model.caption(images, self.prompt, self.decode)
             res.update(zip(batch["image_id"], caps, strict=True))
         # unreadable images are left out of the ground truth too; the run reports them
         metrics = score(res, f"{data.root}/{data.gt}", self.spice, partial=bool(bad))

@@ -8,7 +8,7 @@ from blipctl.data.annotations import nlvr_records, read_json_list
 from blipctl.data.loader import nlvr_sample
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
-from blipctl.models.blip import BlipNLVR
+from blipctl.models.protocols import PairClassifier
 
 
 def _key(rec: dict, i: int):
@@ -43,28 +43,23 @@ def read_results(path: str) -> dict:
 
 
 class NLVREval:
-    model_type = BlipNLVR
+    needs = PairClassifier
 
     def __init__(self, max_length: int = 512):
         self.max_length = max_length  # BLIP does not truncate; capped at the model's positions
 
-    def adapt(self, model):
-        return model
-
     @torch.no_grad()
-    def __call__(self, model: BlipNLVR, data: EvalData, tok, device: torch.device,
+    def __call__(self, model: PairClassifier, data: EvalData, device: torch.device,
                  dtype: torch.dtype) -> Evaluation:
         path = f"{data.root}/{data.annotations}"
         raw = read_json_list(path)
         records = nlvr_records(path, data.root)
-        size = data.image_size or model.visual.cfg.image_size
+        size = data.image_size or model.image_size
         predictions, bad = {}, []
         for batch in eval_batches(records, nlvr_sample(size, False), data.batch_size, data.workers, bad):
-            enc = tok(batch["sentence"], padding="longest", truncation=True, return_tensors="pt",
-                      max_length=min(self.max_length, model.text.cfg.max_positions))
-            ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
-            ids[:, 0] = tok.enc_token_id
-            logits = model(batch["left"].to(device=device, dtype=dtype),
+            ids, mask = model.codec.encode(batch["sentence"], "grounded", device=device,
+                                           max_length=min(self.max_length, model.max_text_length))
+            logits = model.pair_logits(batch["left"].to(device=device, dtype=dtype),
                            batch["right"].to(device=device, dtype=dtype), ids, mask)
             for i, p in zip(batch["index"], logits.argmax(1).tolist(), strict=True):
                 predictions[_key(raw[i], i)] = "True" if p else "False"

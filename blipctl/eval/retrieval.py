@@ -24,7 +24,7 @@ from blipctl.data.loader import image_sample
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
 from blipctl.eval.retrieval_metric import recall_at_k
-from blipctl.models.blip import BlipPretrain, BlipRetrieval
+from blipctl.models.protocols import Embedder, Matcher, require
 
 Score = Literal["itm+itc", "itm", "itc"]
 
@@ -42,7 +42,7 @@ def top_k_pairs(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor,
 
 
 @torch.no_grad()
-def itm_pair_scores(model: BlipRetrieval, image_tokens: torch.Tensor, ids: torch.Tensor,
+def itm_pair_scores(model: Matcher, image_tokens: torch.Tensor, ids: torch.Tensor,
                     mask: torch.Tensor, codes: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """ITM match logits (P,) for pairs `codes` (image * T + text, sorted): one forward per
     image and chunk of its texts, the image's tokens (1, N, D) shared by the chunk."""
@@ -60,7 +60,7 @@ def itm_pair_scores(model: BlipRetrieval, image_tokens: torch.Tensor, ids: torch
     return torch.cat(out)
 
 
-def rerank(model: BlipRetrieval, image_tokens: torch.Tensor, sims: torch.Tensor, ids: torch.Tensor,
+def rerank(model: Matcher, image_tokens: torch.Tensor, sims: torch.Tensor, ids: torch.Tensor,
            mask: torch.Tensor, k: int, score: Score = "itm+itc",
            batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """BLIP's re-ranked score matrices: (I, T) for text retrieval, (T, I) for image retrieval."""
@@ -83,7 +83,7 @@ def rerank(model: BlipRetrieval, image_tokens: torch.Tensor, sims: torch.Tensor,
 
 
 @torch.no_grad()
-def rerank_per_query(model: BlipRetrieval, image_tokens: torch.Tensor, sims: torch.Tensor,
+def rerank_per_query(model: Matcher, image_tokens: torch.Tensor, sims: torch.Tensor,
                      ids: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The BLIP repo's algorithm (train_retrieval.py `evaluation`), kept as the reference that
     tests and benchmarks/retrieval_eval.py compare `rerank` with: each query's k candidates
@@ -106,27 +106,24 @@ class RetrievalEval:
     """COCO / Flickr30k Karpathy-split retrieval: TR and IR R@1/5/10 and their means.
     A pretrained (not fine-tuned) model is evaluated zero-shot with its own ITC and ITM heads."""
 
-    model_type = BlipRetrieval
+    needs = Matcher  # and Embedder: ITC features first, ITM re-ranking of the top k
 
     def __init__(self, k_test: int = 256, score: Score = "itm+itc", itm_batch_size: int = 256,
                  max_words: int = 30, max_length: int = 35):
         self.k_test, self.score, self.itm_batch_size = k_test, score, itm_batch_size
         self.max_words, self.max_length = max_words, max_length
 
-    def adapt(self, model):
-        return model.retrieval() if isinstance(model, BlipPretrain) else model
-
     @torch.no_grad()
-    def __call__(self, model: BlipRetrieval, data: EvalData, tok, device: torch.device,
+    def __call__(self, model: Matcher, data: EvalData, device: torch.device,
                  dtype: torch.dtype) -> Evaluation:
+        model = require(model, Embedder, "the retrieval evaluation's model")
         images, texts, img2txt, txt2img = retrieval_records(f"{data.root}/{data.annotations}", data.root,
                                                             self.max_words)
-        enc = tok(texts, padding="longest", truncation=True, max_length=self.max_length, return_tensors="pt")
-        ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+        ids, mask = model.codec.encode(texts, "text", max_length=self.max_length, device=device)
         text_feats = torch.cat([model.text_features(i, m) for i, m in
                                 zip(ids.split(256), mask.split(256), strict=True)]).float()  # (T, E)
         bad, tokens, feats, kept = [], [], [], []
-        size = data.image_size or model.visual.cfg.image_size
+        size = data.image_size or model.image_size
         for batch in eval_batches(images, image_sample(size, False), data.batch_size, data.workers, bad):
             t = model.encode_image(batch["image"].to(device=device, dtype=dtype))  # (B, N, D)
             tokens.append(t)
@@ -141,7 +138,7 @@ class RetrievalEval:
             images, texts = [images[i] for i in kept], [texts[t] for t in keep_txt]
         image_tokens = torch.cat(tokens)
         sims = torch.cat(feats) @ text_feats.t()  # (I, T)
-        ids[:, 0] = tok.convert_tokens_to_ids(model.text_start)  # ITM reads [ENC] (or [CLS])
+        ids = model.codec.restart(ids, "grounded")  # ITM reads the text from [ENC] (or [CLS])
         s_i2t, s_t2i = rerank(model, image_tokens, sims, ids, mask, self.k_test, self.score,
                               self.itm_batch_size)
         s_i2t, s_t2i = s_i2t.cpu().numpy(), s_t2i.cpu().numpy()

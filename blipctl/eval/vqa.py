@@ -14,7 +14,7 @@ from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
 from blipctl.eval.vqa_metric import vqa_accuracy
-from blipctl.models.blip import BlipVQA
+from blipctl.models.protocols import Answerer
 
 
 def score(answers: dict, questions_path: str, partial: bool = False) -> dict:
@@ -50,7 +50,7 @@ class VQAEval:
     """mode `rank`: BLIP's VQAv2 protocol, the best of `data.answer_list` after keeping the
     k_test likeliest by first token; `generate`: beam search (BLIP: 3 beams, 1-10 tokens)."""
 
-    model_type = BlipVQA
+    needs = Answerer
 
     def __init__(self, mode: str = "rank", k_test: int = 128, num_beams: int = 3, max_length: int = 10,
                  min_length: int = 1):
@@ -59,28 +59,26 @@ class VQAEval:
         self.mode, self.k_test = mode, k_test
         self.decode = DecodeConfig(num_beams=num_beams, max_length=max_length, min_length=min_length)
 
-    def adapt(self, model):
-        return model
-
     @torch.no_grad()
-    def __call__(self, model: BlipVQA, data: EvalData, tok, device: torch.device,
+    def __call__(self, model: Answerer, data: EvalData, device: torch.device,
                  dtype: torch.dtype) -> Evaluation:
-        from blipctl.workflows.infer import answer_batch, answer_ids
-
         answer_list = None
         if self.mode == "rank":
             if not data.answer_list:
                 raise BlipctlError("recipe key `data.answer_list`: rank mode needs an answer list "
                                    "(or set task.mode=generate)")
             answer_list = json.loads(Path(data.root, data.answer_list).read_text(encoding="utf-8"))
-        ranked = answer_ids(tok, answer_list, device) if answer_list else None
+        ranked = model.candidates(answer_list, device) if answer_list else None
         records = vqa_records(f"{data.root}/{data.annotations}", data.root)
-        size = data.image_size or model.visual.cfg.image_size
+        size = data.image_size or model.image_size
         answers, bad = {}, []
         for batch in eval_batches(records, image_sample(size, False), data.batch_size, data.workers, bad):
             images = batch["image"].to(device=device, dtype=dtype)
-            texts = answer_batch(model, images, batch["question"], tok, self.decode, answer_list, ranked,
-                                 self.k_test)
+            if ranked is not None:
+                best = model.rank(images, batch["question"], ranked, k=self.k_test)
+                texts = [answer_list[i] for i in best]
+            else:
+                texts = model.answer(images, batch["question"], self.decode)
             answers.update(zip(batch["question_id"], texts, strict=True))
         path = f"{data.root}/{data.annotations}"
         has_gt = all(isinstance(q.get("answer"), list) for q in read_json_list(path))

@@ -1,8 +1,11 @@
-"""BLIP task models built from a ViT and MED text transformers."""
+"""BLIP task models built from a ViT and MED text transformers.
+
+Each model takes its modules in `__init__` (`builders.py` makes them) and offers capabilities
+(`models/protocols.py`) through plain methods. Its `codec` (`text/codecs.py`) turns text into
+ids the way its weights were trained to read them; checkpoint loaders attach the right one.
+"""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -18,35 +21,38 @@ from blipctl.models.med import (
     share_all_but_self_attention,
 )
 from blipctl.models.vit import ViT, ViTConfig
+from blipctl.text.codecs import BlipText
 
 
 class BlipCaptioner(nn.Module):
     """Image-grounded causal decoder with an LM head: BLIP's captioning model."""
 
-    def __init__(self, vision: ViTConfig, text: MEDConfig, prompt: str = "a picture of "):
+    def __init__(self, visual: ViT, decoder: TextTransformer, lm_head: LMHead,
+                 prompt: str = "a picture of ", codec: BlipText | None = None):
         super().__init__()
-        self.visual = ViT(vision)
-        self.decoder = TextTransformer(text)
-        self.lm_head = LMHead(text)
-        self.prompt = prompt
-
-    @classmethod
-    def from_modules(cls, visual: ViT, decoder: TextTransformer, lm_head: LMHead,
-                     prompt: str = "a picture of ") -> BlipCaptioner:
-        """A captioner that shares these modules (e.g. a pretrained model's, for zero-shot)."""
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
         self.visual, self.decoder, self.lm_head, self.prompt = visual, decoder, lm_head, prompt
-        return self
+        self.codec = codec or BlipText()
+
+    @property
+    def image_size(self) -> int:
+        return self.visual.image_size
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)  # (B, 3, S, S) -> (B, N, Dv)
 
+    def lm_hidden(self, image: torch.Tensor, ids: torch.Tensor,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+        """image: (B, N, Dv) tokens; ids: (B, T) starting with [DEC] -> (B, T, D) states."""
+        return self.decoder(ids, mask, image=image, causal=True)
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., D) decoder states -> (..., V) vocabulary logits (tied to the word embeddings)."""
+        return self.lm_head(hidden, self.decoder.embed.tok.weight)
+
     def logits(self, image: torch.Tensor, ids: torch.Tensor,
                mask: torch.Tensor | None = None) -> torch.Tensor:
         """image: (B, N, Dv) tokens; ids: (B, T) starting with [DEC] -> (B, T, V)."""
-        h = self.decoder(ids, mask, image=image, causal=True)
-        return self.lm_head(h, self.decoder.embed.tok.weight)
+        return self.lm_logits(self.lm_hidden(image, ids, mask))
 
     def forward(self, images: torch.Tensor, ids: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -54,25 +60,36 @@ class BlipCaptioner(nn.Module):
 
     @torch.no_grad()
     def generate(self, images: torch.Tensor, prompt: torch.Tensor, cfg: DecodeConfig, eos: int,
-                 pad: int) -> torch.Tensor:
-        """images: (B, 3, S, S); prompt: (P,) ids starting with [DEC] -> (B, L) ids."""
+                 pad: int, per_image: int = 1) -> torch.Tensor:
+        """images: (B, 3, S, S); prompt: (P,) ids starting with [DEC] -> (B * per_image, L) ids.
+        With `per_image` > 1 each image is encoded once and decoded `per_image` times."""
         image = self.encode_image(images)
-        return decode_with_image(self.decoder, self.lm_head, image, prompt, cfg, eos, pad)
+        if per_image > 1:
+            image = image.repeat_interleave(per_image, dim=0)
+        return decode_from_states(self.decoder, self.lm_head, image, prompt, cfg, eos, pad)
+
+    @torch.no_grad()
+    def caption(self, images: torch.Tensor, prompt: str, cfg: DecodeConfig,
+                per_image: int = 1) -> list[str]:
+        """(B, 3, S, S) -> B * per_image captions (image-major), the prompt removed."""
+        c = self.codec
+        ids = self.generate(images, c.prompt_ids(prompt, images.device), cfg, c.eos, c.pad, per_image)
+        return [c.strip_prompt(t, prompt) for t in c.decode(ids)]
 
 
-def decode_with_image(decoder: TextTransformer, head: LMHead, image: torch.Tensor,
-                      prompt: torch.Tensor, cfg: DecodeConfig, eos: int, pad: int,
-                      image_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Generates from a decoder that cross-attends to `image` (B, N, D) tokens (image patches,
-    or VQA's question states); their keys and values are computed once and shared by beams."""
+def decode_from_states(decoder: TextTransformer, head: LMHead, states: torch.Tensor,
+                       prompt: torch.Tensor, cfg: DecodeConfig, eos: int, pad: int,
+                       states_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Generates from a decoder that cross-attends to `states` (B, N, D) (image patches, or
+    VQA's question states); their keys and values are computed once and shared by beams."""
     cache = KVCache(len(decoder.layers))
     emb = decoder.embed.tok.weight
 
     def step(ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        h = decoder(ids, image=image, image_mask=image_mask, causal=True, cache=cache)  # (N, t, D)
+        h = decoder(ids, image=states, image_mask=states_mask, causal=True, cache=cache)  # (N, t, D)
         return head(h[:, -1:], emb)[:, 0]
 
-    return generate(step, cache, prompt.expand(image.shape[0], -1), cfg, eos, pad)
+    return generate(step, cache, prompt.expand(states.shape[0], -1), cfg, eos, pad)
 
 
 class BlipRetrieval(nn.Module):
@@ -84,36 +101,28 @@ class BlipRetrieval(nn.Module):
     `*_queue`). `queue_size: 0` keeps the momentum encoders but contrasts in-batch only.
     """
 
-    text_start = "[ENC]"  # the ITM text's first token; transformers checkpoints use [CLS]
-
-    def __init__(self, vision: ViTConfig, text: MEDConfig, embed_dim: int = 256,
-                 queue_size: int | None = None, momentum: float = 0.995):
+    def __init__(self, visual: ViT, text: TextTransformer, vision_proj: nn.Linear,
+                 text_proj: nn.Linear, itm_head: nn.Linear, queue_size: int | None = None,
+                 momentum: float = 0.995, codec: BlipText | None = None):
         super().__init__()
-        self.visual = ViT(vision)
-        self.text = TextTransformer(text)
-        self.vision_proj = nn.Linear(vision.width, embed_dim)
-        self.text_proj = nn.Linear(text.width, embed_dim)
-        self.itm_head = nn.Linear(text.width, 2)
+        self.visual, self.text, self.itm_head = visual, text, itm_head
+        self.vision_proj, self.text_proj = vision_proj, text_proj
+        self.codec = codec or BlipText()
         if queue_size is not None:
+            embed_dim = vision_proj.out_features
             self.temp = nn.Parameter(torch.tensor(0.07))
             self.momentum = momentum
-            self.visual_m = ViT(vision)
-            self.vision_proj_m = nn.Linear(vision.width, embed_dim)
-            self.text_m = TextTransformer(text)
-            self.text_proj_m = nn.Linear(text.width, embed_dim)
+            self.visual_m = ViT(visual.cfg)
+            self.vision_proj_m = nn.Linear(vision_proj.in_features, embed_dim)
+            self.text_m = TextTransformer(text.cfg)
+            self.text_proj_m = nn.Linear(text_proj.in_features, embed_dim)
             init_momentum(self)
             add_queues(self, embed_dim, queue_size)
             self.register_buffer("idx_queue", torch.full((1, queue_size), -100))
 
-    @classmethod
-    def from_modules(cls, visual: ViT, text: TextTransformer, vision_proj: nn.Linear,
-                     text_proj: nn.Linear, itm_head: nn.Linear) -> BlipRetrieval:
-        """A retrieval model that shares these modules (e.g. a pretrained model's, for zero-shot)."""
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
-        self.visual, self.text, self.itm_head = visual, text, itm_head
-        self.vision_proj, self.text_proj = vision_proj, text_proj
-        return self
+    @property
+    def image_size(self) -> int:
+        return self.visual.image_size
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.visual, self.visual_m), (self.vision_proj, self.vision_proj_m),
@@ -122,6 +131,13 @@ class BlipRetrieval(nn.Module):
     @torch.no_grad()
     def momentum_update(self) -> None:
         ema_(self.momentum_pairs(), self.momentum)
+
+    @torch.no_grad()
+    def momentum_features(self, images: torch.Tensor, ids: torch.Tensor,
+                          mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The momentum encoders' normalised ITC features (B, E) of images and texts."""
+        return momentum_features(self.visual_m, self.vision_proj_m, self.text_m, self.text_proj_m,
+                                 images, ids, mask)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)  # (B, N, Dv)
@@ -134,25 +150,34 @@ class BlipRetrieval(nn.Module):
 
     def itm_logits(self, image: torch.Tensor, ids: torch.Tensor,
                    mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, N, Dv) image tokens and (B, T) ids -> (B, 2) logits [no match, match]."""
+        """(B, N, Dv) image tokens and (B, T) grounded ids -> (B, 2) logits [no match, match]."""
         return self.itm_head(self.text(ids, mask, image=image)[:, 0])
+
+
+def momentum_features(visual_m: ViT, vision_proj_m: nn.Linear, text_m: TextTransformer,
+                      text_proj_m: nn.Linear, images: torch.Tensor, ids: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    image_feat_m = F.normalize(vision_proj_m(visual_m(images)[:, 0]), dim=-1)
+    text_feat_m = F.normalize(text_proj_m(text_m(ids, mask)[:, 0]), dim=-1)
+    return image_feat_m, text_feat_m
 
 
 class BlipVQA(nn.Module):
     """VQA: the question goes through the image-grounded encoder; the answer decoder
     cross-attends to the question states. Answers are generated or ranked from a list."""
 
-    text_start = "[ENC]"  # the question's first token; transformers checkpoints use [CLS]
-
-    def __init__(self, vision: ViTConfig, text: MEDConfig):
+    def __init__(self, visual: ViT, encoder: TextTransformer, decoder: TextTransformer,
+                 lm_head: LMHead, codec: BlipText | None = None):
         super().__init__()
-        self.visual = ViT(vision)
-        self.encoder = TextTransformer(text)
-        self.decoder = TextTransformer(replace(text, image_width=text.width))
-        self.lm_head = LMHead(text)
+        self.visual, self.encoder, self.decoder, self.lm_head = visual, encoder, decoder, lm_head
+        self.codec = codec or BlipText()
 
-    def encode(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) images, (B, T) question ids -> (B, T, D) question states."""
+    @property
+    def image_size(self) -> int:
+        return self.visual.image_size
+
+    def encode_question(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) images, (B, T) grounded question ids -> (B, T, D) question states."""
         return self.encoder(ids, mask, image=self.visual(images))
 
     def answer_logits(self, states: torch.Tensor, qmask: torch.Tensor, ids: torch.Tensor,
@@ -164,18 +189,40 @@ class BlipVQA(nn.Module):
     @torch.no_grad()
     def generate(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, bos: int,
                  cfg: DecodeConfig, eos: int, pad: int) -> torch.Tensor:
-        states = self.encode(images, ids, mask)
-        return decode_with_image(self.decoder, self.lm_head, states, torch.tensor([bos]), cfg,
-                                 eos, pad, image_mask=mask)
+        states = self.encode_question(images, ids, mask)
+        return decode_from_states(self.decoder, self.lm_head, states, torch.tensor([bos]), cfg,
+                                  eos, pad, states_mask=mask)
+
+    def _questions(self, questions: list[str], device: torch.device):
+        return self.codec.encode(questions, "grounded", device=device)
 
     @torch.no_grad()
-    def rank(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
-             answers: torch.Tensor, answer_mask: torch.Tensor, k: int = 128,
-             smoothing: float = 0.1) -> torch.Tensor:
+    def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]:
+        """Generated answers (B,) to questions about images (B, 3, S, S)."""
+        c = self.codec
+        ids, mask = self._questions(questions, images.device)
+        out = self.generate(images, ids, mask, c.bos, cfg, eos=c.eos, pad=c.pad)
+        return [t.strip() for t in c.decode(out)]
+
+    def candidates(self, answers: list[str], device: torch.device) -> tuple:
+        """An answer list as `rank` takes it: decoder ids (A, L) from [DEC], and their mask."""
+        return self.codec.encode(answers, "decoder", device=device)
+
+    @torch.no_grad()
+    def rank(self, images: torch.Tensor, questions: list[str], candidates: tuple,
+             k: int = 128) -> list[int]:
+        """Indices (B,) into the answer list of `candidates` (see `rank_ids`)."""
+        ids, mask = self._questions(questions, images.device)
+        return self.rank_ids(images, ids, mask, *candidates, k=k).tolist()
+
+    @torch.no_grad()
+    def rank_ids(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+                 answers: torch.Tensor, answer_mask: torch.Tensor, k: int = 128,
+                 smoothing: float = 0.1) -> torch.Tensor:
         """BLIP's rank_answer: the k answers whose first token is likeliest are scored by their
         whole (label-smoothed, as BLIP computes it) log-likelihood. answers: (A, L) ids starting
         with [DEC], padded with 0. Returns (B,) indices into the answer list."""
-        states = self.encode(images, ids, mask)
+        states = self.encode_question(images, ids, mask)
         B, k = states.shape[0], min(k, answers.shape[0])
         first = self.answer_logits(states, mask, answers[:1, :1].expand(B, 1))[:, 0]  # (B, V)
         top = first.softmax(-1).index_select(1, answers[:, 1]).topk(k, dim=1).indices  # (B, k)
@@ -194,11 +241,12 @@ class BlipPretrain(nn.Module):
 
     The text decoder shares everything but self-attention with the text encoder. The momentum
     copies (`*_m`) and queues are state, not trained by gradients; the objectives that use them
-    live in `blipctl/objectives/`.
+    live in `blipctl/objectives/`. `views` are a captioner (the decoder) and a retrieval model
+    (the encoders and ITM head) on the same modules, for zero-shot evaluation and CapFilt.
     """
 
     def __init__(self, vision: ViTConfig, text: MEDConfig, embed_dim: int = 256,
-                 queue_size: int = 57600, momentum: float = 0.995):
+                 queue_size: int = 57600, momentum: float = 0.995, codec: BlipText | None = None):
         super().__init__()
         self.visual = ViT(vision)
         self.encoder = TextTransformer(text)
@@ -216,6 +264,25 @@ class BlipPretrain(nn.Module):
         self.text_proj_m = nn.Linear(text.width, embed_dim)
         init_momentum(self)
         add_queues(self, embed_dim, queue_size)
+        # a tuple is not registered as a submodule: the views add no state-dict entries
+        self.views = (BlipCaptioner(self.visual, self.decoder, self.lm_head),
+                      BlipRetrieval(self.visual, self.encoder, self.vision_proj, self.text_proj,
+                                    self.itm_head))
+        self.codec = codec or BlipText()
+
+    @property
+    def codec(self) -> BlipText:
+        return self._codec
+
+    @codec.setter
+    def codec(self, codec: BlipText) -> None:
+        self._codec = codec
+        for view in self.views:
+            view.codec = codec
+
+    @property
+    def image_size(self) -> int:
+        return self.visual.image_size
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.visual, self.visual_m), (self.vision_proj, self.vision_proj_m),
@@ -225,14 +292,31 @@ class BlipPretrain(nn.Module):
     def momentum_update(self) -> None:
         ema_(self.momentum_pairs(), self.momentum)
 
-    def captioner(self, prompt: str = "a picture of ") -> BlipCaptioner:
-        """The image-grounded decoder as a captioner (zero-shot captioning), weights shared."""
-        return BlipCaptioner.from_modules(self.visual, self.decoder, self.lm_head, prompt)
+    @torch.no_grad()
+    def momentum_features(self, images: torch.Tensor, ids: torch.Tensor,
+                          mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return momentum_features(self.visual_m, self.vision_proj_m, self.encoder_m, self.text_proj_m,
+                                 images, ids, mask)
 
-    def retrieval(self) -> BlipRetrieval:
-        """The ITC encoders and ITM head as a retrieval model (zero-shot retrieval), weights shared."""
-        return BlipRetrieval.from_modules(self.visual, self.encoder, self.vision_proj, self.text_proj,
-                                          self.itm_head)
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.visual(images)
+
+    def image_features(self, image: torch.Tensor) -> torch.Tensor:
+        return self.views[1].image_features(image)
+
+    def text_features(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.views[1].text_features(ids, mask)
+
+    def itm_logits(self, image: torch.Tensor, ids: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.views[1].itm_logits(image, ids, mask)
+
+    def lm_hidden(self, image: torch.Tensor, ids: torch.Tensor,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.views[0].lm_hidden(image, ids, mask)
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.views[0].lm_logits(hidden)
 
 
 def init_momentum(model: nn.Module) -> None:
@@ -262,14 +346,28 @@ class BlipNLVR(nn.Module):
     both images (`TwinCrossAttention`, merged by a projection from layer `merge_from` on, as
     BLIP does from layer 6); [ENC] -> MLP -> 2 logits [false, true]."""
 
-    def __init__(self, vision: ViTConfig, text: MEDConfig, merge_from: int = 6):
+    def __init__(self, vision: ViTConfig, text: MEDConfig, merge_from: int = 6,
+                 codec: BlipText | None = None):
         super().__init__()
+        self.codec = codec or BlipText()
         self.visual = ViT(vision)
         self.text = TextTransformer(text)
         for i, layer in enumerate(self.text.layers):
             layer.cross = TwinCrossAttention(text, merge=i >= merge_from)
         self.cls_head = nn.Sequential(nn.Linear(text.width, text.width), nn.ReLU(),
                                       nn.Linear(text.width, 2))
+
+    @property
+    def image_size(self) -> int:
+        return self.visual.image_size
+
+    @property
+    def max_text_length(self) -> int:
+        return self.text.cfg.max_positions
+
+    def pair_logits(self, left: torch.Tensor, right: torch.Tensor, ids: torch.Tensor,
+                    mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self(left, right, ids, mask)
 
     def forward(self, left: torch.Tensor, right: torch.Tensor, ids: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,9 +6,13 @@ Recipes name these by dotted path, e.g. `_component_: blipctl.models.builders.bl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from torch import nn
+
 from blipctl.models.blip import BlipCaptioner, BlipNLVR, BlipPretrain, BlipRetrieval, BlipVQA
-from blipctl.models.med import MEDConfig
-from blipctl.models.vit import ViTConfig
+from blipctl.models.med import LMHead, MEDConfig, TextTransformer
+from blipctl.models.vit import ViT, ViTConfig
 
 
 def vit_base(image_size: int = 384, ckpt_layers: int = 0, drop_path: float = 0.0) -> ViTConfig:
@@ -39,43 +43,60 @@ def med_tiny(image_width: int = 128) -> MEDConfig:
                      image_width=image_width, dropout=0.0)
 
 
+def captioner(vision: ViTConfig, text: MEDConfig, prompt: str = "a picture of ") -> BlipCaptioner:
+    """A captioner of these sizes (what checkpoint loaders build before loading weights)."""
+    return BlipCaptioner(ViT(vision), TextTransformer(text), LMHead(text), prompt)
+
+
+def retrieval(vision: ViTConfig, text: MEDConfig, embed_dim: int = 256, queue_size: int | None = None,
+              momentum: float = 0.995) -> BlipRetrieval:
+    return BlipRetrieval(ViT(vision), TextTransformer(text), nn.Linear(vision.width, embed_dim),
+                         nn.Linear(text.width, embed_dim), nn.Linear(text.width, 2), queue_size, momentum)
+
+
+def vqa(vision: ViTConfig, text: MEDConfig) -> BlipVQA:
+    """The answer decoder cross-attends to the question states, so its image width is the text's."""
+    return BlipVQA(ViT(vision), TextTransformer(text), TextTransformer(replace(text, image_width=text.width)),
+                   LMHead(text))
+
+
 def blip_caption_base(image_size: int = 384, prompt: str = "a picture of ",
                       ckpt_layers: int = 0) -> BlipCaptioner:
-    return BlipCaptioner(vit_base(image_size, ckpt_layers), med_base(768), prompt)
+    return captioner(vit_base(image_size, ckpt_layers), med_base(768), prompt)
 
 
 def blip_caption_large(image_size: int = 384, prompt: str = "a picture of ",
                        ckpt_layers: int = 0) -> BlipCaptioner:
-    return BlipCaptioner(vit_large(image_size, ckpt_layers), med_base(1024), prompt)
+    return captioner(vit_large(image_size, ckpt_layers), med_base(1024), prompt)
 
 
 def blip_caption_tiny(image_size: int = 64, prompt: str = "a picture of ") -> BlipCaptioner:
-    return BlipCaptioner(vit_tiny(image_size), med_tiny(128), prompt)
+    return captioner(vit_tiny(image_size), med_tiny(128), prompt)
 
 
 def blip_vqa_base(image_size: int = 480, ckpt_layers: int = 0) -> BlipVQA:
-    return BlipVQA(vit_base(image_size, ckpt_layers), med_base(768))
+    return vqa(vit_base(image_size, ckpt_layers), med_base(768))
 
 
 def blip_vqa_tiny(image_size: int = 64) -> BlipVQA:
-    return BlipVQA(vit_tiny(image_size), med_tiny(128))
+    return vqa(vit_tiny(image_size), med_tiny(128))
 
 
 def blip_retrieval_base(image_size: int = 384, embed_dim: int = 256, queue_size: int | None = None,
                         ckpt_layers: int = 0) -> BlipRetrieval:
     """A queue_size adds momentum encoders and queues for fine-tuning (BLIP: 57600; 0 keeps the
     momentum encoders and contrasts in-batch only)."""
-    return BlipRetrieval(vit_base(image_size, ckpt_layers), med_base(768), embed_dim, queue_size)
+    return retrieval(vit_base(image_size, ckpt_layers), med_base(768), embed_dim, queue_size)
 
 
 def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256, queue_size: int | None = None,
                          ckpt_layers: int = 0) -> BlipRetrieval:
-    return BlipRetrieval(vit_large(image_size, ckpt_layers), med_base(1024), embed_dim, queue_size)
+    return retrieval(vit_large(image_size, ckpt_layers), med_base(1024), embed_dim, queue_size)
 
 
 def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: int | None = None,
                         momentum: float = 0.995) -> BlipRetrieval:
-    return BlipRetrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size, momentum)
+    return retrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size, momentum)
 
 
 def blip_pretrain_base(image_size: int = 224, queue_size: int = 57600, ckpt_layers: int = 0) -> BlipPretrain:

@@ -38,6 +38,11 @@ class ViT(VisionTransformer):
         )
         self.cfg = cfg
 
+    @property
+    def image_size(self) -> int:
+        """The square input size it was built for (pixels)."""
+        return self.cfg.image_size
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self._pos_embed(self.patch_embed(images))  # (B, 1+N, D)
         first_ckpt = len(self.blocks) - self.cfg.ckpt_layers

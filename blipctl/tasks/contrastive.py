@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from blipctl.models.protocols import MomentumContrastive
 from blipctl.objectives.gather import gather
 from blipctl.objectives.itc import ITCLoss, enqueue_
 
 
-def momentum_itc(model: nn.Module, text: nn.Module, text_m: nn.Module, images: torch.Tensor,
-                 ids: torch.Tensor, mask: torch.Tensor, itc: ITCLoss, alpha: float,
-                 image_ids: torch.Tensor | None = None):
+def momentum_itc(model: MomentumContrastive, images: torch.Tensor, ids: torch.Tensor,
+                 mask: torch.Tensor, itc: ITCLoss, alpha: float, image_ids: torch.Tensor | None = None):
     """Encodes images and texts, EMA-updates the momentum copies, computes ITC against the
     momentum features and queues, then enqueues the world batch's momentum features.
 
@@ -20,13 +18,12 @@ def momentum_itc(model: nn.Module, text: nn.Module, text_m: nn.Module, images: t
     """
     with torch.no_grad():
         model.temp.clamp_(0.001, 0.5)
-    image = model.visual(images)  # (B, N, D)
-    image_feat = F.normalize(model.vision_proj(image[:, 0]), dim=-1)  # (B, E)
-    text_feat = F.normalize(model.text_proj(text(ids, mask)[:, 0]), dim=-1)
+    image = model.encode_image(images)  # (B, N, D)
+    image_feat = model.image_features(image)  # (B, E)
+    text_feat = model.text_features(ids, mask)
     with torch.no_grad():
         model.momentum_update()
-        image_feat_m = F.normalize(model.vision_proj_m(model.visual_m(images)[:, 0]), dim=-1)
-        text_feat_m = F.normalize(model.text_proj_m(text_m(ids, mask)[:, 0]), dim=-1)
+        image_feat_m, text_feat_m = model.momentum_features(images, ids, mask)
     id_queue = model.idx_queue.view(-1) if image_ids is not None else None
     loss, sim_i2t, sim_t2i = itc(image_feat, text_feat, model.temp, image_feat_m, text_feat_m,
                                  model.image_queue, model.text_queue, alpha=alpha,

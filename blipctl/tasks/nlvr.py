@@ -7,12 +7,12 @@ import torch.nn.functional as F
 
 from blipctl.data.annotations import nlvr_records
 from blipctl.data.loader import nlvr_sample
-from blipctl.models.blip import BlipNLVR
+from blipctl.models.protocols import PairClassifier
 from blipctl.tasks.context import Context
 
 
 class NLVR:
-    model_type = BlipNLVR
+    needs = PairClassifier
 
     def __init__(self, max_length: int = 35):
         self.max_length = max_length
@@ -23,10 +23,9 @@ class NLVR:
     def sample(self, image_size: int, train: bool, hflip: bool = True):
         return nlvr_sample(image_size, train, hflip)
 
-    def losses(self, model: BlipNLVR, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
-        ids, mask = ctx.tokenize(batch["sentence"], self.max_length, first=ctx.tokenizer.enc_token_id,
-                                 padding="longest")
-        logits = model(batch["left"].to(ctx.device), batch["right"].to(ctx.device), ids, mask)
+    def losses(self, model: PairClassifier, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
+        ids, mask = model.codec.encode(batch["sentence"], "grounded", self.max_length, device=ctx.device)
+        logits = model.pair_logits(batch["left"].to(ctx.device), batch["right"].to(ctx.device), ids, mask)
         labels = torch.as_tensor(batch["label"], device=ctx.device)
         loss = F.cross_entropy(logits, labels)
         acc = (logits.argmax(1) == labels).float().mean()

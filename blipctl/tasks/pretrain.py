@@ -6,7 +6,7 @@ import torch
 
 from blipctl.data.annotations import caption_records, clean_pair
 from blipctl.data.loader import image_sample
-from blipctl.models.blip import BlipPretrain
+from blipctl.models.protocols import Embedder, LanguageModel, Matcher, MomentumContrastive
 from blipctl.objectives.itc import ITCLoss, alpha_at
 from blipctl.objectives.itm import ITMLoss
 from blipctl.objectives.lm import LMLoss
@@ -17,7 +17,7 @@ from blipctl.tasks.contrastive import momentum_itc
 class Pretrain:
     """alpha: distillation weight, ramped up over `ramp_epochs`; max_length: text tokens."""
 
-    model_type = BlipPretrain
+    needs = (MomentumContrastive, Embedder, Matcher, LanguageModel)
 
     def __init__(self, alpha: float = 0.4, ramp_epochs: float = 2.0, max_length: int = 30,
                  max_words: int = 30, label_smoothing: float = 0.1):
@@ -35,21 +35,16 @@ class Pretrain:
     def sample(self, image_size: int, train: bool, hflip: bool = True):
         return image_sample(image_size, train, hflip)
 
-    def losses(self, model: BlipPretrain, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
-        tok = ctx.tokenizer
+    def losses(self, model, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
+        codec = model.codec
         images = batch["image"].to(ctx.device)
-        ids, mask = ctx.tokenize(batch["caption"], self.max_length, padding="longest")
+        ids, mask = codec.encode(batch["caption"], "text", self.max_length, device=ctx.device)
         alpha = alpha_at(ctx.step, int(self.ramp_epochs * ctx.steps_per_epoch), self.alpha)
-        image, itc, sim_i2t, sim_t2i = momentum_itc(model, model.encoder, model.encoder_m, images, ids,
-                                                    mask, self.itc, alpha)
+        image, itc, sim_i2t, sim_t2i = momentum_itc(model, images, ids, mask, self.itc, alpha)
 
-        enc_ids = ids.clone()
-        enc_ids[:, 0] = tok.enc_token_id
-        itm = self.itm(lambda im, i, m: model.itm_head(model.encoder(i, m, image=im)[:, 0]),
-                       image, enc_ids, mask, sim_i2t, sim_t2i)
+        itm = self.itm(model.itm_logits, image, codec.restart(ids, "grounded"), mask, sim_i2t, sim_t2i)
 
-        dec_ids = ids.clone()
-        dec_ids[:, 0] = tok.bos_token_id
-        hidden = model.decoder(dec_ids, mask, image=image, causal=True)  # (B, T, D)
-        lm = self.lm(hidden, dec_ids, mask, head=lambda h: model.lm_head(h, model.decoder.embed.tok.weight))
+        dec_ids = codec.restart(ids, "decoder")
+        hidden = model.lm_hidden(image, dec_ids, mask)  # (B, T, D)
+        lm = self.lm(hidden, dec_ids, mask, head=model.lm_logits)
         return {"loss": itc + itm + lm, "itc": itc, "itm": itm, "lm": lm}

@@ -6,8 +6,7 @@ import torch
 
 from blipctl.data.annotations import caption_records, clean_pair
 from blipctl.data.loader import image_sample
-from blipctl.errors import ConfigError
-from blipctl.models.blip import BlipRetrieval
+from blipctl.models.protocols import Embedder, Matcher, MomentumContrastive
 from blipctl.objectives.itc import ITCLoss, alpha_at
 from blipctl.objectives.itm import ITMLoss
 from blipctl.tasks.context import Context
@@ -18,7 +17,7 @@ class Retrieval:
     """Captions of the same image are all positives (BLIP's `idx`); alpha is ramped over the
     first `ramp_epochs` epoch(s). The model needs a `queue_size` (momentum encoders)."""
 
-    model_type = BlipRetrieval
+    needs = (MomentumContrastive, Embedder, Matcher)
 
     def __init__(self, alpha: float = 0.4, ramp_epochs: float = 1.0, max_length: int = 35,
                  max_words: int = 30):
@@ -36,19 +35,14 @@ class Retrieval:
     def sample(self, image_size: int, train: bool, hflip: bool = True):
         return image_sample(image_size, train, hflip)
 
-    def losses(self, model: BlipRetrieval, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
-        if not hasattr(model, "image_queue"):
-            raise ConfigError("recipe key `model.queue_size`: retrieval fine-tuning needs momentum "
-                              "encoders; set it (BLIP uses 57600; 0 contrasts in-batch only)")
+    def losses(self, model, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         images = batch["image"].to(ctx.device)
         idx = torch.as_tensor(batch["image_id"], device=ctx.device)
-        ids, mask = ctx.tokenize(batch["caption"], self.max_length, padding="longest")
+        ids, mask = model.codec.encode(batch["caption"], "text", self.max_length, device=ctx.device)
         alpha = alpha_at(ctx.step, int(self.ramp_epochs * ctx.steps_per_epoch), self.alpha)
-        image, itc, sim_i2t, sim_t2i = momentum_itc(model, model.text, model.text_m, images, ids, mask,
-                                                    self.itc, alpha, image_ids=idx)
+        image, itc, sim_i2t, sim_t2i = momentum_itc(model, images, ids, mask, self.itc, alpha,
+                                                    image_ids=idx)
 
-        enc_ids = ids.clone()
-        enc_ids[:, 0] = ctx.tokenizer.enc_token_id
-        itm = self.itm(lambda im, i, m: model.itm_head(model.text(i, m, image=im)[:, 0]),
-                       image, enc_ids, mask, sim_i2t, sim_t2i, image_ids=idx)
+        itm = self.itm(model.itm_logits, image, model.codec.restart(ids, "grounded"), mask, sim_i2t,
+                       sim_t2i, image_ids=idx)
         return {"loss": itc + itm, "itc": itc, "itm": itm}

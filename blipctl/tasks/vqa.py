@@ -7,13 +7,13 @@ import torch
 
 from blipctl.data.annotations import vqa_records
 from blipctl.data.loader import image_sample
-from blipctl.models.blip import BlipVQA
+from blipctl.models.protocols import AnswerLearner
 from blipctl.objectives.lm import LMLoss
 from blipctl.tasks.context import Context
 
 
 class VQA:
-    model_type = BlipVQA
+    needs = AnswerLearner
 
     def __init__(self, max_length: int = 35, label_smoothing: float = 0.1):
         self.max_length = max_length
@@ -25,15 +25,14 @@ class VQA:
     def sample(self, image_size: int, train: bool, hflip: bool = True):
         return image_sample(image_size, train, hflip)
 
-    def losses(self, model: BlipVQA, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
-        tok = ctx.tokenizer
-        q_ids, q_mask = ctx.tokenize(batch["question"], self.max_length, first=tok.enc_token_id,
-                                     padding="longest")
-        states = model.encode(batch["image"].to(ctx.device), q_ids, q_mask)  # (B, T, D)
+    def losses(self, model: AnswerLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
+        codec = model.codec
+        q_ids, q_mask = codec.encode(batch["question"], "grounded", self.max_length, device=ctx.device)
+        states = model.encode_question(batch["image"].to(ctx.device), q_ids, q_mask)  # (B, T, D)
         counts = torch.tensor([len(a) for a in batch["answers"]], device=ctx.device)
         answers = [a for group in batch["answers"] for a in group]
         weights = torch.tensor([w for group in batch["weights"] for w in group], device=ctx.device)
-        a_ids, a_mask = ctx.tokenize(answers, self.max_length, first=tok.bos_token_id, padding="longest")
+        a_ids, a_mask = codec.encode(answers, "decoder", self.max_length, device=ctx.device)
         logits = model.answer_logits(states.repeat_interleave(counts, 0),
                                      q_mask.repeat_interleave(counts, 0), a_ids, a_mask)
         nll = self.lm(logits, a_ids, a_mask, reduction="sum")  # (A,) one per answer

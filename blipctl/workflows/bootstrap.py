@@ -121,28 +121,17 @@ class _Worker:
 
     def __init__(self, cfg: BootstrapConfig, device, dtype):
         from blipctl.checkpoints.load import load_model
-        from blipctl.eval.caption import CaptionEval
-        from blipctl.eval.retrieval import RetrievalEval
-        from blipctl.models.blip import BlipCaptioner, BlipRetrieval
-        from blipctl.text.tokenizer import blip_tokenizer
-        from blipctl.workflows.infer import prompt_ids
+        from blipctl.models.protocols import Captioner, Matcher, require
 
         self.cfg, self.device, self.dtype = cfg, device, dtype
-        self.tok = blip_tokenizer()
         self.captioner = self.filter = None
         if cfg.captioner.model:
-            m = CaptionEval(prompt=cfg.captioner.prompt).adapt(load_model(cfg.captioner.model))
-            if not isinstance(m, BlipCaptioner):
-                raise BlipctlError(f"recipe key `captioner.model`: {cfg.captioner.model} is a "
-                                   f"{type(m).__name__}; the captioner must be a caption model")
+            m = require(load_model(cfg.captioner.model), Captioner,
+                        f"recipe key `captioner.model`: {cfg.captioner.model}")
             self.captioner = m.to(device=device, dtype=dtype).eval()
-            self.prompt = prompt_ids(self.tok, cfg.captioner.prompt, device)
         if cfg.filter.model:
-            m = RetrievalEval().adapt(load_model(cfg.filter.model))
-            if not isinstance(m, BlipRetrieval):
-                raise BlipctlError(f"recipe key `filter.model`: {cfg.filter.model} is a "
-                                   f"{type(m).__name__}; the filter must be a model with an ITM head "
-                                   "(a retrieval fine-tune)")
+            m = require(load_model(cfg.filter.model), Matcher,
+                        f"recipe key `filter.model`: {cfg.filter.model}")
             self.filter = m.to(device=device, dtype=dtype).eval()
 
     def _pixels(self, items: list[WebItem], bad: list[dict]):
@@ -151,7 +140,7 @@ class _Worker:
 
         from blipctl.data.images import load_rgb, preprocess
 
-        sizes = {m.visual.cfg.image_size for m in (self.captioner, self.filter) if m is not None}
+        sizes = {m.image_size for m in (self.captioner, self.filter) if m is not None}
         good, pix = [], {s: [] for s in sizes}
         for item in items:
             try:
@@ -179,15 +168,14 @@ class _Worker:
                 continue
             synth = [[] for _ in good]
             if self.captioner is not None:
-                synth = synthetic_captions(self.captioner, pixels[self.captioner.visual.cfg.image_size],
-                                           cfg.captioner, self.prompt, self.tok,
-                                           seed=sample_seed(cfg.seed, shard.index, b))
+                synth = synthetic_captions(self.captioner, pixels[self.captioner.image_size],
+                                           cfg.captioner, seed=sample_seed(cfg.seed, shard.index, b))
             pairs = [(i, t, "web") for i, it in enumerate(good) for t in it.texts]
             pairs += [(i, t, "synthetic") for i, caps in enumerate(synth) for t in caps]
             scores = [None] * len(pairs)
             if self.filter is not None:
-                scores = match_probability(self.filter, pixels[self.filter.visual.cfg.image_size],
-                                           [(i, t) for i, t, _ in pairs], self.tok, cfg.filter)
+                scores = match_probability(self.filter, pixels[self.filter.image_size],
+                                           [(i, t) for i, t, _ in pairs], cfg.filter)
             for (i, text, source), score in zip(pairs, scores, strict=True):
                 it = good[i]
                 c = {"image": it.image, "key": it.key, "caption": text, "source": source,

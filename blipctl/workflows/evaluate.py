@@ -32,7 +32,7 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
 
     from blipctl.checkpoints.load import load_model
     from blipctl.config.schema import instantiate
-    from blipctl.text.tokenizer import blip_tokenizer
+    from blipctl.models.protocols import find, what
 
     if not cfg.model:
         raise BlipctlError("no model to evaluate: pass --model (a run directory, .pth, transformers "
@@ -43,15 +43,14 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
         device = torch.device(cfg.device)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[cfg.dtype]
     task = instantiate(cfg.task)
-    model = task.adapt(load_model(cfg.model))
-    if not isinstance(model, task.model_type):
-        raise BlipctlError(f"--model {cfg.model}: a {type(model).__name__} cannot run "
-                           f"{type(task).__name__}; it needs a {task.model_type.__name__}"
-                           + (" or a pretrained BlipPretrain (zero-shot)"
-                              if task.model_type.__name__ in ("BlipCaptioner", "BlipRetrieval") else ""))
+    loaded = load_model(cfg.model)
+    model = find(loaded, task.needs)
+    if model is None:
+        raise BlipctlError(f"--model {cfg.model}: a {type(loaded).__name__} cannot run "
+                           f"{type(task).__name__}: it cannot {what(task.needs)}")
     model = model.to(device=device, dtype=dtype).eval()
     t0 = time.perf_counter()
-    result = task(model, cfg.data, blip_tokenizer(), device, dtype)
+    result = task(model, cfg.data, device, dtype)
     seconds = time.perf_counter() - t0
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,7 +64,6 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
         print(f"blipctl: {b.where}: {b.reason}", file=sys.stderr)
     print(f"evaluated {cfg.model} on {cfg.data.annotations} in {seconds:.1f} s -> {out}", file=sys.stderr)
     return result
-
 
 
 def score_files(task: str, predictions: str, annotations: str, spice: bool = True) -> dict:

@@ -24,7 +24,7 @@ def test_answer_logits_match(hf_vqa_dir, images):
         states = hf.text_encoder(input_ids=Q, attention_mask=QM,
                                  encoder_hidden_states=hf.vision_model(pixel_values=images)[0])[0]
         want = hf.text_decoder(input_ids=ans, encoder_hidden_states=states).logits
-        got = ours.answer_logits(ours.encode(images, Q, QM), QM, ans)
+        got = ours.answer_logits(ours.encode_question(images, Q, QM), QM, ans)
     assert (got - want).abs().max() < 1e-4
     assert (want[0, 0] - want[1, 0]).abs().max() > 1e-2
 
@@ -49,12 +49,12 @@ def test_rank_equals_brute_force(hf_vqa_dir, images):
     answers = torch.tensor([[BOS, 2417, SEP, 0], [BOS, 2630, SEP, 0], [BOS, 1016, SEP, 0],
                             [BOS, 2748, SEP, 0], [BOS, 2053, 2417, SEP], [BOS, 2327, 2157, SEP]])
     amask = (answers != 0).long()
-    got = ours.rank(images, Q, QM, answers, amask, k=len(answers))
+    got = ours.rank_ids(images, Q, QM, answers, amask, k=len(answers))
     # brute force: every answer's label-smoothed log-likelihood, one at a time
     import torch.nn.functional as F
 
     with torch.no_grad():
-        states = ours.encode(images, Q, QM)
+        states = ours.encode_question(images, Q, QM)
         best = []
         for b in range(3):
             scores = []
@@ -65,4 +65,4 @@ def test_rank_equals_brute_force(hf_vqa_dir, images):
                 scores.append(-nll.item())
             best.append(max(range(len(scores)), key=scores.__getitem__))
     assert got.tolist() == best
-    assert ours.rank(images, Q, QM, answers, amask, k=1).shape == (3,)
+    assert ours.rank_ids(images, Q, QM, answers, amask, k=1).shape == (3,)

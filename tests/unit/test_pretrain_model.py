@@ -9,9 +9,9 @@ import torch
 from blipctl.checkpoints.original import load_original, read_pth, save_original
 from blipctl.errors import ConfigError
 from blipctl.models.builders import blip_pretrain_tiny, blip_retrieval_tiny
+from blipctl.tasks.check import check_model
 from blipctl.tasks.context import Context
 from blipctl.tasks.retrieval import Retrieval
-from blipctl.text.tokenizer import blip_tokenizer
 
 
 def test_decoder_shares_all_but_self_attention():
@@ -66,9 +66,9 @@ def test_retrieval_with_queue_size_0_keeps_momentum_encoders_and_trains_in_batch
     torch.manual_seed(0)
     batch = {"image": torch.randn(4, 3, 64, 64), "image_id": [0, 1, 2, 0],
              "caption": ["a red circle", "a blue square", "two green stars", "a red ring"]}
-    ctx = Context(blip_tokenizer(), torch.device("cpu"), 0, 0, 10)
-    with pytest.raises(ConfigError, match="model.queue_size"):
-        Retrieval().losses(blip_retrieval_tiny(), batch, ctx)  # inference-only: no momentum encoders
+    ctx = Context(torch.device("cpu"), 0, 0, 10)
+    with pytest.raises(ConfigError, match="queue_size"):
+        check_model(Retrieval(), blip_retrieval_tiny())  # inference-only: no momentum encoders
     m = blip_retrieval_tiny(queue_size=0)
     assert m.image_queue.shape == (64, 0) and m.idx_queue.shape == (1, 0)
     before = m.text_m.embed.tok.weight.clone()

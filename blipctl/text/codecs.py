@@ -1,0 +1,110 @@
+"""Text codecs: how a model's text becomes ids and its ids become text, in one object.
+
+A codec belongs to a model (the checkpoint loader attaches it, a training run records it in
+`config.yaml` and `state.json`): every consumer asks the codec instead of choosing a start
+token of its own. BLIP-1's conventions (`BlipText`):
+
+- the unimodal text encoder (ITC) reads `[CLS] text [SEP]`;
+- the image-grounded encoder (ITM, VQA questions, NLVR2) reads the text from `[ENC]`
+  (original BLIP, LAVIS, blipctl) or from `[CLS]` (transformers' Blip* classes);
+- the decoder (captions, answers) reads `[DEC] text [SEP]`; a prompt is `[DEC] prompt`
+  without the `[SEP]`, and is stripped from the decoded text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+Start = Literal["text", "grounded", "decoder"]
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(vocab_file: str | None):
+    from blipctl.text.tokenizer import VOCAB_FILE, blip_tokenizer
+
+    return blip_tokenizer(vocab_file or VOCAB_FILE)
+
+
+@dataclass
+class BlipText:
+    """BLIP-1's tokenizer and start tokens. grounded_start: the image-grounded encoder's first
+    token, `[ENC]` (BLIP's own checkpoints) or `[CLS]` (transformers checkpoints)."""
+
+    grounded_start: Literal["[ENC]", "[CLS]"] = "[ENC]"
+    vocab_file: str | None = None  # None: the bert-base-uncased vocab shipped with blipctl
+
+    @property
+    def tokenizer(self):
+        return _tokenizer(self.vocab_file)
+
+    @property
+    def bos(self) -> int:
+        return self.tokenizer.bos_token_id  # [DEC]
+
+    @property
+    def eos(self) -> int:
+        return self.tokenizer.sep_token_id
+
+    @property
+    def pad(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def start_id(self, start: Start) -> int | None:
+        """The id that replaces [CLS] for `start`; None keeps [CLS]."""
+        tok = self.tokenizer
+        if start == "decoder":
+            return tok.bos_token_id
+        if start == "grounded" and self.grounded_start == "[ENC]":
+            return tok.enc_token_id
+        return None
+
+    def restart(self, ids, start: Start):
+        """ids (B, T) tokenized for one start, as another start reads them (a copy)."""
+        first = self.start_id(start)
+        ids = ids.clone()
+        ids[:, 0] = self.tokenizer.cls_token_id if first is None else first
+        return ids
+
+    def encode(self, texts: list[str], start: Start = "text", max_length: int | None = None,
+               padding: str = "longest", device=None):
+        """(B, T) ids and mask for `texts` as the `start` part of the model reads them;
+        truncated to `max_length` tokens when it is given."""
+        enc = self.tokenizer(texts, padding=padding, truncation=max_length is not None,
+                             max_length=max_length, return_tensors="pt")
+        ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+        first = self.start_id(start)
+        if first is not None:
+            ids[:, 0] = first
+        return ids, mask
+
+    def prompt_ids(self, prompt: str, device=None):
+        """The prompt's ids (P,) as the decoder continues them: [DEC] first, no trailing [SEP]."""
+        import torch
+
+        ids = self.tokenizer(prompt).input_ids[:-1]
+        ids[0] = self.bos
+        return torch.tensor(ids, device=device)
+
+    def prompt_length(self, prompt: str) -> int:
+        """Tokens of `[DEC] prompt`, which the caption loss masks out."""
+        return len(self.tokenizer(prompt).input_ids) - 1
+
+    def decode(self, ids) -> list[str]:
+        """(B, L) ids -> texts, special tokens dropped."""
+        rows = ids.tolist() if hasattr(ids, "tolist") else ids
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=True)
+
+    @staticmethod
+    def strip_prompt(text: str, prompt: str) -> str:
+        """The caption without the prompt it was asked to continue (as BLIP does)."""
+        p = prompt.strip().lower()
+        return text[len(p):].strip() if p and text.startswith(p) else text.strip()
+
+    def metadata(self) -> dict:
+        """What a checkpoint records, as a recipe component (`codec:`)."""
+        out = {"_component_": "blipctl.text.codecs.BlipText", "grounded_start": self.grounded_start}
+        if self.vocab_file:
+            out["vocab_file"] = self.vocab_file
+        return out
