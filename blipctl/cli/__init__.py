@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -16,9 +17,15 @@ from blipctl.cli.train import finetune, pretrain
 from blipctl.cli.vqa import vqa
 from blipctl.errors import BlipctlError
 
+# Hub timeouts (seconds) for every command, set when the CLI starts, before any command imports
+# huggingface_hub (which reads them once, at import); values already in the environment win.
+HUB_TIMEOUTS = {"HF_HUB_ETAG_TIMEOUT": "10", "HF_HUB_DOWNLOAD_TIMEOUT": "30"}
+for _name, _value in HUB_TIMEOUTS.items():
+    os.environ.setdefault(_name, _value)
+
 app = typer.Typer(
     name="blipctl",
-    help="Train, evaluate and run BLIP, BLIP-2 and InstructBLIP from the shell.",
+    help="Train, evaluate and run BLIP from the shell (BLIP-2 and InstructBLIP are planned).",
     epilog="Logs and progress go to stderr, results to stdout. "
     "Exit codes: 0 ok, 1 some items failed, 2 usage or recipe error.",
     no_args_is_help=True,

@@ -24,7 +24,8 @@ def caption(
     inputs: list[str] = typer.Argument(..., help="Image files, directories, globs, or - for "
                                        "paths on stdin."),
     model: str = typer.Option("Salesforce/blip-image-captioning-base", "--model", "-m",
-                              help="Hub id or transformers directory."),
+                              help="Hub id, transformers directory, original BLIP .pth or "
+                                   "blipctl run directory."),
     num_beams: int = typer.Option(3, "--num-beams", help="Beam width (1: greedy)."),
     max_length: int = typer.Option(20, "--max-length", help="Most tokens, prompt included."),
     min_length: int = typer.Option(5, "--min-length", help="Fewest tokens, prompt included."),

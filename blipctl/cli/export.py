@@ -15,7 +15,8 @@ class Target(str, enum.Enum):
 
 def export(
     model: str = typer.Option(..., "--model", "-m",
-                              help="Hub id, transformers directory or original BLIP .pth."),
+                              help="Hub id, transformers directory, original BLIP .pth or "
+                                   "blipctl run directory."),
     to: Target = typer.Option(Target.hf, "--to",
                               help="hf: a transformers directory; blip: an original BLIP .pth file."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (hf) or file (blip)."),

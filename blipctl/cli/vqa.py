@@ -22,7 +22,8 @@ def vqa(
                                  "instead of generating."),
     k_test: int = typer.Option(128, "--k-test", help="Answers kept after first-token ranking."),
     model: str = typer.Option("Salesforce/blip-vqa-base", "--model", "-m",
-                              help="Hub id or transformers directory."),
+                              help="Hub id, transformers directory, original BLIP .pth or "
+                                   "blipctl run directory."),
     num_beams: int = typer.Option(3, "--num-beams", help="Beam width (1: greedy)."),
     max_length: int = typer.Option(10, "--max-length", help="Most answer tokens, [DEC] included."),
     min_length: int = typer.Option(1, "--min-length", help="Fewest answer tokens."),

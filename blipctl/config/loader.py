@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,24 @@ from blipctl.errors import ConfigError
 
 
 def recipes_dir() -> Path:
-    """`$BLIPCTL_RECIPES`, else the `recipes/` folder of the source checkout."""
+    """Where recipe names are looked up: `$BLIPCTL_RECIPES` if set; else the recipes installed
+    with the package (`blipctl/recipes`, the top-level `recipes/` folder shipped as package
+    data); else, in a source checkout (editable install, or PYTHONPATH), its `recipes/`."""
     env = os.environ.get("BLIPCTL_RECIPES")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "recipes"
+    if env:
+        return Path(env)
+    packaged = packaged_recipes_dir()
+    if packaged is not None and packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "recipes"
+    return checkout if checkout.is_dir() or packaged is None else packaged
+
+
+def packaged_recipes_dir() -> Path | None:
+    """`blipctl/recipes` as importlib.resources finds it (None if the package is not on a file
+    system); it exists in an installed wheel, not in a source checkout."""
+    root = resources.files("blipctl")
+    return Path(root) / "recipes" if isinstance(root, Path) else None
 
 
 def list_recipes() -> list[tuple[str, Path, str]]:

@@ -23,7 +23,7 @@ def resolve(dotted: Any, key: str) -> Any:
     """Imports `pkg.module.attr`; a bad path names the recipe key and the closest name."""
     if not isinstance(dotted, str) or "." not in dotted:
         raise ConfigError(f"recipe key `{key}`: expected a dotted path such as "
-                          f"`blipctl.models.builders.blip_base`, got {dotted!r}")
+                          f"`blipctl.models.builders.blip_caption_base`, got {dotted!r}")
     module_name, _, attr = dotted.rpartition(".")
     try:
         module = importlib.import_module(module_name)

@@ -41,6 +41,33 @@ def test_help_imports_no_torch():
         assert heavy == "", f"{argv} imported {heavy}"
 
 
+HUB_TIMEOUTS = """
+import os, sys
+sys.argv = ["blipctl", "--help"]
+from blipctl.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+assert "huggingface_hub" not in sys.modules
+import huggingface_hub.constants as c
+print("HUB:", c.HF_HUB_ETAG_TIMEOUT, c.HF_HUB_DOWNLOAD_TIMEOUT, file=sys.stderr)
+"""
+
+
+def test_hub_timeouts_are_set_at_cli_start_before_huggingface_hub_reads_them():
+    def timeouts(**env):
+        names = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
+        clean = {k: v for k, v in os.environ.items() if k not in names}
+        proc = subprocess.run([sys.executable, "-c", HUB_TIMEOUTS], capture_output=True, text=True,
+                              env={**clean, **env}, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return [x for x in proc.stderr.splitlines() if x.startswith("HUB:")][-1].split()[1:]
+
+    assert timeouts() == ["10", "30"]  # huggingface_hub's own defaults are 10 and 10
+    assert timeouts(HF_HUB_ETAG_TIMEOUT="3", HF_HUB_DOWNLOAD_TIMEOUT="4") == ["3", "4"]  # the user's win
+
+
 def test_version():
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"blipctl {__version__}"
@@ -94,6 +121,20 @@ def test_recipes_list_show_validate():
     valid = run_cli("recipes", "validate", "--all")
     assert valid.returncode == 0, valid.stderr
     assert {"ok  mini/corpus", "ok  mini/pretrain", "ok  mini/caption"} <= set(valid.stdout.splitlines())
+
+
+def test_recipes_come_from_blipctl_recipes_and_none_found_is_an_error(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "corpus.yaml").write_text("# my corpus\n_workflow_: blipctl.workflows.synth.run\n"
+                                                   "output_dir: x\n")
+    listed = run_cli("recipes", "list", env={"BLIPCTL_RECIPES": str(tmp_path)})
+    assert listed.returncode == 0 and listed.stdout.split() == ["mine/corpus", "my", "corpus"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv in (["recipes", "list"], ["recipes", "validate", "--all"]):
+        proc = run_cli(*argv, env={"BLIPCTL_RECIPES": str(empty)})
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.strip() == f"blipctl: error: no recipes (*.yaml) in {empty}"
 
 
 def test_validate_reports_bad_recipe(tmp_path):

@@ -69,13 +69,22 @@ def test_retrieval_eval_saves_score_matrices_that_score_agrees_with(hf_retrieval
     assert score("retrieval", tmp_path / "m.json", root / "caption_test.json") == pytest.approx(metrics)
 
 
+CAPTION_METRICS = {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider"}  # fractions
+RETRIEVAL_METRICS = {"tr_r1", "tr_r5", "tr_r10", "ir_r1", "ir_r5", "ir_r10",
+                     "tr_mean", "ir_mean", "r_mean"}  # percent
+
+
 def test_zero_shot_caption_and_retrieval_from_a_pretraining_run(pretrained, corpus, tmp_path):
     root, _ = corpus
-    for name in ("caption", "retrieval"):
+    for name, keys, top in (("caption", CAPTION_METRICS, 10.0), ("retrieval", RETRIEVAL_METRICS, 100.0)):
         extra = ["task.k_test=4"] if name == "retrieval" else ["task.num_beams=1", "task.spice=false"]
         r = evaluate(f"mini/eval_{name}", pretrained[0], root, tmp_path / name, *extra)
         assert r.returncode == 0, r.stderr
-        assert json.loads((tmp_path / name / "metrics.json").read_text())
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert set(metrics) == keys
+        assert all(isinstance(v, float) and 0 <= v <= top for v in metrics.values()), metrics
+    recall = json.loads((tmp_path / "retrieval" / "metrics.json").read_text())
+    assert recall["tr_r1"] <= recall["tr_r5"] <= recall["tr_r10"] and recall["ir_r1"] <= recall["ir_r10"]
 
 
 @pytest.fixture(scope="module")

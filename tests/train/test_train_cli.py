@@ -80,27 +80,34 @@ def test_init_copies_the_pretrained_decoder_into_the_captioner(pretrained):
 @pytest.mark.integration
 def test_sigkill_then_resume_is_bit_exact(corpus, tmp_path):
     root, _ = corpus
-    args = ["finetune", "mini/caption", f"data.root={root}", *TINY, "max_steps=8", "save_every=2",
+    # 12 steps, killed once step 4 is saved: 8 steps (about 2 s on 2 CPU cores) are left to land
+    # the kill in, against a 10-ms poll; the asserts below fail if it landed after the run ended
+    steps = 12
+    args = ["finetune", "mini/caption", f"data.root={root}", *TINY, f"max_steps={steps}", "save_every=2",
             "optim.epochs=2", "~init"]
     full, cut = tmp_path / "full", tmp_path / "cut"
+    final = f"step_{steps:06d}"
     assert run_cli(*args, f"output_dir={full}").returncode == 0
+    assert (full / "checkpoints" / final).is_dir()
     proc = subprocess.Popen([sys.executable, "-m", "blipctl", *args, f"output_dir={cut}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     deadline = time.time() + 120
     while not (cut / "checkpoints" / "step_000004").exists():
         assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
-        time.sleep(0.05)
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed, not finished
+    assert not (cut / "checkpoints" / final).exists()
     r = run_cli(*args, "--resume", str(cut))
     assert r.returncode == 0, r.stderr
     assert "resuming from" in r.stderr
     rows = lambda d: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     a, b = rows(full), rows(cut)
-    assert [x["step"] for x in b] == list(range(1, 9))
+    assert [x["step"] for x in b] == list(range(1, steps + 1))
     assert [x["loss"] for x in a] == [x["loss"] for x in b]  # every loss, bit for bit
-    wa = load_file(full / "checkpoints" / "step_000008" / "model.safetensors")
-    wb = load_file(cut / "checkpoints" / "step_000008" / "model.safetensors")
+    wa = load_file(full / "checkpoints" / final / "model.safetensors")
+    wb = load_file(cut / "checkpoints" / final / "model.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
