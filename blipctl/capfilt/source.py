@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blipctl.data.annotations import read_json_list
+from blipctl.data.shards import expand_shards, is_shard_spec
 from blipctl.errors import BlipctlError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
@@ -51,22 +52,6 @@ class ShardRef:
     index: int
     name: str
     load: Callable[[], list[WebItem]]
-
-
-def is_shard_spec(spec: str) -> bool:
-    return spec.endswith(".tar") or ("{" in spec and ".." in spec)
-
-
-def expand_shards(spec: str, root: str | Path) -> list[Path]:
-    """`a-{000..003}.tar` -> the four paths under root; each must exist."""
-    from braceexpand import braceexpand
-
-    paths = [Path(root) / p for p in braceexpand(spec)]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise BlipctlError(f"{missing[0]}: no such shard" + (f" (and {len(missing) - 1} more)"
-                                                               if len(missing) > 1 else ""))
-    return paths
 
 
 def _noise_flags(cfg: BootstrapInput) -> dict[str, dict]:

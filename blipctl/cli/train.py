@@ -40,8 +40,8 @@ def _train(workflow: str, args: list[str] | None, dry_run: bool, resume: Path | 
 
 
 def _warn_if_changed(path: Path, now: dict) -> None:
+    from blipctl.config.dicts import changed_keys
     from blipctl.config.yaml_io import load_yaml
-    from blipctl.eval.report import changed_keys
 
     changed = changed_keys(load_yaml(path), now, ignore=("output_dir",))
     if changed:

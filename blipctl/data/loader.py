@@ -295,7 +295,7 @@ def train_data(task: Any, data: Any, seed: int, rank: int = 0, world: int = 1) -
     train on image-text pairs: pretraining, captioning, retrieval)."""
     from functools import partial
 
-    from blipctl.capfilt.source import expand_shards, is_shard_spec
+    from blipctl.data.shards import expand_shards, is_shard_spec
     from blipctl.errors import ConfigError
 
     root = Path(data.root)

@@ -65,8 +65,8 @@ def _same_recipe(out: Path, config_yaml: str) -> None:
     """A rerun continues only the run it started: same recipe, device and dtype aside."""
     import yaml
 
+    from blipctl.config.dicts import changed_keys
     from blipctl.config.yaml_io import load_yaml
-    from blipctl.eval.report import changed_keys
 
     old = out / "config.yaml"
     if not old.is_file() or not config_yaml:

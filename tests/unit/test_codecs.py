@@ -1,0 +1,41 @@
+"""The BLIP text codec: start tokens per part of the model, prompts, and what checkpoints record."""
+
+from __future__ import annotations
+
+import torch
+
+from blipctl.config.schema import instantiate
+from blipctl.text.codecs import BlipText
+
+CLS, SEP, DEC, ENC = 101, 102, 30522, 30523
+
+
+def test_each_part_reads_the_text_from_its_own_start_token():
+    enc, cls = BlipText(), BlipText(grounded_start="[CLS]")
+    texts = ["a red circle", "two green stars on grass"]
+    ids, mask = enc.encode(texts, "text")
+    assert ids[:, 0].tolist() == [CLS, CLS] and mask.sum(1).tolist() == [5, 7]
+    assert ids[0, 4] == SEP and ids[0, 5:].tolist() == [0, 0]
+    assert enc.encode(texts, "grounded")[0][:, 0].tolist() == [ENC, ENC]
+    assert cls.encode(texts, "grounded")[0][:, 0].tolist() == [CLS, CLS]
+    assert enc.encode(texts, "decoder")[0][:, 0].tolist() == [DEC, DEC]
+    for start in ("text", "grounded", "decoder"):  # restart == encoding for that start
+        assert torch.equal(enc.restart(ids, start), enc.encode(texts, start)[0])
+    assert ids[:, 0].tolist() == [CLS, CLS]  # restart copies
+    short, _ = enc.encode(texts, "text", max_length=4)
+    assert short.shape == (2, 4) and short[:, -1].tolist() == [SEP, SEP]
+
+
+def test_prompts_continue_from_dec_and_are_stripped():
+    c = BlipText()
+    p = c.prompt_ids("a picture of ")
+    assert p.tolist() == [DEC, 1037, 3861, 1997] and c.prompt_length("a picture of ") == 4
+    assert c.decode(torch.tensor([[DEC, 1037, 3861, 1997, 1037, 2417, 4418, SEP, 0]])) == \
+        ["a picture of a red circle"]
+    assert c.strip_prompt("a picture of a red circle", "a picture of ") == "a red circle"
+    assert c.strip_prompt("a red circle", "a picture of ") == "a red circle"
+
+
+def test_the_recorded_codec_builds_the_same_codec():
+    c = BlipText(grounded_start="[CLS]")
+    assert instantiate(c.metadata()) == c
