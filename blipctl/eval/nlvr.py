@@ -8,7 +8,7 @@ from blipctl.data.annotations import nlvr_records, read_json_list
 from blipctl.data.loader import nlvr_sample
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
-from blipctl.models.blip import BlipNLVR
+from blipctl.models.nlvr import BlipNLVR
 
 
 def _key(rec: dict, i: int):

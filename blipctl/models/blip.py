@@ -9,14 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
-from blipctl.models.med import (
-    KVCache,
-    LMHead,
-    MEDConfig,
-    TextTransformer,
-    TwinCrossAttention,
-    share_all_but_self_attention,
-)
+from blipctl.models.layers import LMHead
+from blipctl.models.med import KVCache, MEDConfig, TextTransformer, share_all_but_self_attention
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -27,7 +21,7 @@ class BlipCaptioner(nn.Module):
         super().__init__()
         self.visual = ViT(vision)
         self.decoder = TextTransformer(text)
-        self.lm_head = LMHead(text)
+        self.lm_head = LMHead(text.width, text.vocab_size, text.eps)
         self.prompt = prompt
 
     @classmethod
@@ -60,17 +54,20 @@ class BlipCaptioner(nn.Module):
         return decode_with_image(self.decoder, self.lm_head, image, prompt, cfg, eos, pad)
 
 
+@torch.no_grad()
 def decode_with_image(decoder: TextTransformer, head: LMHead, image: torch.Tensor,
                       prompt: torch.Tensor, cfg: DecodeConfig, eos: int, pad: int,
                       image_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Generates from a decoder that cross-attends to `image` (B, N, D) tokens (image patches,
     or VQA's question states); their keys and values are computed once and shared by beams."""
-    cache = KVCache(len(decoder.layers))
+    image_kv = list(decoder.image_kv(image))  # once per image, shared by its beams
+    cache = KVCache(image.device)
     emb = decoder.embed.tok.weight
 
     def step(ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        h = decoder(ids, image=image, image_mask=image_mask, causal=True, cache=cache)  # (N, t, D)
-        return head(h[:, -1:], emb)[:, 0]
+        h, kv = decoder.step(ids, cache.positions(ids.shape[1]), cache.kv, image_kv, image_mask)
+        cache.update(kv, ids.shape[1])
+        return head(h[:, -1:], emb)[:, 0]  # (N, t, D) -> (N, V)
 
     return generate(step, cache, prompt.expand(image.shape[0], -1), cfg, eos, pad)
 
@@ -149,7 +146,7 @@ class BlipVQA(nn.Module):
         self.visual = ViT(vision)
         self.encoder = TextTransformer(text)
         self.decoder = TextTransformer(replace(text, image_width=text.width))
-        self.lm_head = LMHead(text)
+        self.lm_head = LMHead(text.width, text.vocab_size, text.eps)
 
     def encode(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) images, (B, T) question ids -> (B, T, D) question states."""
@@ -204,7 +201,7 @@ class BlipPretrain(nn.Module):
         self.encoder = TextTransformer(text)
         self.decoder = TextTransformer(text)
         share_all_but_self_attention(self.encoder, self.decoder)
-        self.lm_head = LMHead(text)
+        self.lm_head = LMHead(text.width, text.vocab_size, text.eps)
         self.vision_proj = nn.Linear(vision.width, embed_dim)
         self.text_proj = nn.Linear(text.width, embed_dim)
         self.itm_head = nn.Linear(text.width, 2)
@@ -256,24 +253,3 @@ def add_queues(model: nn.Module, embed_dim: int, size: int) -> None:
     model.register_buffer("text_queue", F.normalize(torch.randn(embed_dim, size), dim=0))
     model.register_buffer("ptr_queue", torch.zeros(1, dtype=torch.long))
 
-
-class BlipNLVR(nn.Module):
-    """NLVR2: is a statement true of an image pair? The text encoder's cross-attention reads
-    both images (`TwinCrossAttention`, merged by a projection from layer `merge_from` on, as
-    BLIP does from layer 6); [ENC] -> MLP -> 2 logits [false, true]."""
-
-    def __init__(self, vision: ViTConfig, text: MEDConfig, merge_from: int = 6):
-        super().__init__()
-        self.visual = ViT(vision)
-        self.text = TextTransformer(text)
-        for i, layer in enumerate(self.text.layers):
-            layer.cross = TwinCrossAttention(text, merge=i >= merge_from)
-        self.cls_head = nn.Sequential(nn.Linear(text.width, text.width), nn.ReLU(),
-                                      nn.Linear(text.width, 2))
-
-    def forward(self, left: torch.Tensor, right: torch.Tensor, ids: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """left, right: (B, 3, S, S); ids: (B, T) starting with [ENC] -> (B, 2) logits."""
-        image = self.visual(torch.cat([left, right]))  # both images in one ViT batch
-        h = self.text(ids, mask, image=image.split(left.shape[0]))
-        return self.cls_head(h[:, 0])

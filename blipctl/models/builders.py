@@ -6,8 +6,9 @@ Recipes name these by dotted path, e.g. `_component_: blipctl.models.builders.bl
 
 from __future__ import annotations
 
-from blipctl.models.blip import BlipCaptioner, BlipNLVR, BlipPretrain, BlipRetrieval, BlipVQA
+from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
+from blipctl.models.nlvr import BlipNLVR
 from blipctl.models.vit import ViTConfig
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from blipctl.data.annotations import nlvr_records
 from blipctl.data.loader import nlvr_sample
-from blipctl.models.blip import BlipNLVR
+from blipctl.models.nlvr import BlipNLVR
 from blipctl.tasks.context import Context
 
 
