@@ -14,7 +14,7 @@ import torch
 
 from blipctl.checkpoints.original import KEYS, is_tied, original_state, read_pth
 from blipctl.errors import BlipctlError
-from blipctl.models.blip import BlipNLVR
+from blipctl.models.nlvr import BlipNLVR
 from blipctl.models.vit import resize_pos_embed
 
 

@@ -15,8 +15,9 @@ from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import BERT, BERT_TWIN, LM_HEAD, VIT_TIMM
 from blipctl.errors import BlipctlError
 from blipctl.models import builders
-from blipctl.models.blip import BlipCaptioner, BlipNLVR, BlipPretrain, BlipRetrieval, BlipVQA
+from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
+from blipctl.models.nlvr import BlipNLVR
 from blipctl.models.vit import ViTConfig, resize_pos_embed
 
 HEAD_DIM = 64

@@ -12,14 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
-from blipctl.models.med import (
-    KVCache,
-    LMHead,
-    MEDConfig,
-    TextTransformer,
-    TwinCrossAttention,
-    share_all_but_self_attention,
-)
+from blipctl.models.layers import LMHead
+from blipctl.models.med import KVCache, MEDConfig, TextTransformer, share_all_but_self_attention
 from blipctl.models.vit import ViT, ViTConfig
 from blipctl.text.codecs import BlipText
 
@@ -82,12 +76,14 @@ def decode_from_states(decoder: TextTransformer, head: LMHead, states: torch.Ten
                        states_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Generates from a decoder that cross-attends to `states` (B, N, D) (image patches, or
     VQA's question states); their keys and values are computed once and shared by beams."""
-    cache = KVCache(len(decoder.layers))
+    image_kv = list(decoder.image_kv(states))  # once per image, shared by its beams
+    cache = KVCache(states.device)
     emb = decoder.embed.tok.weight
 
     def step(ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        h = decoder(ids, image=states, image_mask=states_mask, causal=True, cache=cache)  # (N, t, D)
-        return head(h[:, -1:], emb)[:, 0]
+        h, kv = decoder.step(ids, cache.positions(ids.shape[1]), cache.kv, image_kv, states_mask)
+        cache.update(kv, ids.shape[1])
+        return head(h[:, -1:], emb)[:, 0]  # (N, t, D) -> (N, V)
 
     return generate(step, cache, prompt.expand(states.shape[0], -1), cfg, eos, pad)
 
@@ -252,7 +248,7 @@ class BlipPretrain(nn.Module):
         self.encoder = TextTransformer(text)
         self.decoder = TextTransformer(text)
         share_all_but_self_attention(self.encoder, self.decoder)
-        self.lm_head = LMHead(text)
+        self.lm_head = LMHead(text.width, text.vocab_size, text.eps)
         self.vision_proj = nn.Linear(vision.width, embed_dim)
         self.text_proj = nn.Linear(text.width, embed_dim)
         self.itm_head = nn.Linear(text.width, 2)
@@ -339,39 +335,3 @@ def add_queues(model: nn.Module, embed_dim: int, size: int) -> None:
     model.register_buffer("image_queue", F.normalize(torch.randn(embed_dim, size), dim=0))
     model.register_buffer("text_queue", F.normalize(torch.randn(embed_dim, size), dim=0))
     model.register_buffer("ptr_queue", torch.zeros(1, dtype=torch.long))
-
-
-class BlipNLVR(nn.Module):
-    """NLVR2: is a statement true of an image pair? The text encoder's cross-attention reads
-    both images (`TwinCrossAttention`, merged by a projection from layer `merge_from` on, as
-    BLIP does from layer 6); [ENC] -> MLP -> 2 logits [false, true]."""
-
-    def __init__(self, vision: ViTConfig, text: MEDConfig, merge_from: int = 6,
-                 codec: BlipText | None = None):
-        super().__init__()
-        self.codec = codec or BlipText()
-        self.visual = ViT(vision)
-        self.text = TextTransformer(text)
-        for i, layer in enumerate(self.text.layers):
-            layer.cross = TwinCrossAttention(text, merge=i >= merge_from)
-        self.cls_head = nn.Sequential(nn.Linear(text.width, text.width), nn.ReLU(),
-                                      nn.Linear(text.width, 2))
-
-    @property
-    def image_size(self) -> int:
-        return self.visual.image_size
-
-    @property
-    def max_text_length(self) -> int:
-        return self.text.cfg.max_positions
-
-    def pair_logits(self, left: torch.Tensor, right: torch.Tensor, ids: torch.Tensor,
-                    mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self(left, right, ids, mask)
-
-    def forward(self, left: torch.Tensor, right: torch.Tensor, ids: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """left, right: (B, 3, S, S); ids: (B, T) starting with [ENC] -> (B, 2) logits."""
-        image = self.visual(torch.cat([left, right]))  # both images in one ViT batch
-        h = self.text(ids, mask, image=image.split(left.shape[0]))
-        return self.cls_head(h[:, 0])

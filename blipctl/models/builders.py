@@ -10,8 +10,10 @@ from dataclasses import replace
 
 from torch import nn
 
-from blipctl.models.blip import BlipCaptioner, BlipNLVR, BlipPretrain, BlipRetrieval, BlipVQA
-from blipctl.models.med import LMHead, MEDConfig, TextTransformer
+from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
+from blipctl.models.layers import LMHead
+from blipctl.models.med import MEDConfig, TextTransformer
+from blipctl.models.nlvr import BlipNLVR
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -43,9 +45,13 @@ def med_tiny(image_width: int = 128) -> MEDConfig:
                      image_width=image_width, dropout=0.0)
 
 
+def lm_head(text: MEDConfig) -> LMHead:
+    return LMHead(text.width, text.vocab_size, text.eps)
+
+
 def captioner(vision: ViTConfig, text: MEDConfig, prompt: str = "a picture of ") -> BlipCaptioner:
     """A captioner of these sizes (what checkpoint loaders build before loading weights)."""
-    return BlipCaptioner(ViT(vision), TextTransformer(text), LMHead(text), prompt)
+    return BlipCaptioner(ViT(vision), TextTransformer(text), lm_head(text), prompt)
 
 
 def retrieval(vision: ViTConfig, text: MEDConfig, embed_dim: int = 256, queue_size: int | None = None,
@@ -57,7 +63,7 @@ def retrieval(vision: ViTConfig, text: MEDConfig, embed_dim: int = 256, queue_si
 def vqa(vision: ViTConfig, text: MEDConfig) -> BlipVQA:
     """The answer decoder cross-attends to the question states, so its image width is the text's."""
     return BlipVQA(ViT(vision), TextTransformer(text), TextTransformer(replace(text, image_width=text.width)),
-                   LMHead(text))
+                   lm_head(text))
 
 
 def blip_caption_base(image_size: int = 384, prompt: str = "a picture of ",

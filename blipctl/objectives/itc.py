@@ -3,6 +3,8 @@ image-id-aware variant for retrieval fine-tuning."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,6 +18,18 @@ def alpha_at(step: int, ramp_steps: int, alpha: float) -> float:
     return alpha * min(1.0, step / ramp_steps) if ramp_steps > 0 else alpha
 
 
+@dataclass
+class Similarities:
+    """One rank's rows against the columns: the world batch's features (the first `n_world`
+    columns), then the queue's. i2t: images x texts, t2i: texts x images, (B, N) each."""
+
+    i2t: torch.Tensor
+    t2i: torch.Tensor
+    image_cols: torch.Tensor  # (N, E)
+    text_cols: torch.Tensor  # (N, E)
+    n_world: int
+
+
 class ITCLoss(nn.Module):
     """Cross-entropy of each image against every text of the world batch and the queue, and
     each text against every image, at temperature `temp`.
@@ -23,9 +37,13 @@ class ITCLoss(nn.Module):
     With momentum features, the columns are the momentum encoders' features (gathered from
     all ranks, then the queue), and the targets are mixed with the momentum model's own
     softmax: `alpha * softmax(sim_m) + (1 - alpha) * positives`. Without them, the columns are
-    the online features gathered *with* gradient (CLIP / BLIP-2 style). With `image_ids`,
+    the online features gathered *with* gradient, as CLIP / open_clip gather them (LAVIS's
+    BLIP-2 gathers them without: `concat_all_gather` in `blip2_qformer.py`). With `image_ids`,
     every column from the same image is a positive (retrieval fine-tuning); otherwise the
     pair's own column is.
+
+    The parts, as open_clip splits `ClipLoss`: `similarity` (the columns, and `logits`, the
+    scores alone: where BLIP-2's max over 32 query similarities goes), `targets` and `loss`.
 
     Returns the loss and, for ITM's hard negatives, the detached similarities of the local
     rows against the world batch's columns.
@@ -37,10 +55,21 @@ class ITCLoss(nn.Module):
                 alpha: float = 0.0, image_ids: torch.Tensor | None = None,
                 id_queue: torch.Tensor | None = None):
         # image_feat, text_feat: (B, E) normalised; queues: (E, Q); image_ids: (B,); id_queue: (Q,)
-        rank, world = rank_and_world()
-        B = image_feat.shape[0]
-        momentum = image_feat_m is not None
-        if momentum:
+        sims = self.similarity(image_feat, text_feat, temp, image_feat_m, text_feat_m, image_queue,
+                               text_queue)
+        momentum = (image_feat_m, text_feat_m) if image_feat_m is not None and alpha > 0 else None
+        t_i2t, t_t2i = self.targets(sims, temp, image_ids, id_queue if image_queue is not None else None,
+                                    momentum, alpha)
+        loss = self.loss(sims, t_i2t, t_t2i)
+        return loss, sims.i2t[:, :sims.n_world].detach(), sims.t2i[:, :sims.n_world].detach()
+
+    def similarity(self, image_feat: torch.Tensor, text_feat: torch.Tensor, temp: torch.Tensor,
+                   image_feat_m: torch.Tensor | None = None, text_feat_m: torch.Tensor | None = None,
+                   image_queue: torch.Tensor | None = None,
+                   text_queue: torch.Tensor | None = None) -> Similarities:
+        """The columns (the world batch's momentum features, or online ones with gradient; then
+        the queues) and the local rows' `logits` against them."""
+        if image_feat_m is not None:
             img_cols, txt_cols = gather(image_feat_m), gather(text_feat_m)  # (W*B, E)
         else:
             img_cols, txt_cols = gather_with_grad(image_feat), gather_with_grad(text_feat)
@@ -48,27 +77,44 @@ class ITCLoss(nn.Module):
         if image_queue is not None:
             img_cols = torch.cat([img_cols, image_queue.t()])  # (W*B + Q, E)
             txt_cols = torch.cat([txt_cols, text_queue.t()])
-        sim_i2t = image_feat @ txt_cols.t() / temp  # (B, N)
-        sim_t2i = text_feat @ img_cols.t() / temp
+        return Similarities(self.logits(image_feat, txt_cols, temp), self.logits(text_feat, img_cols, temp),
+                            img_cols, txt_cols, n_world)
 
-        with torch.no_grad():
-            if image_ids is not None:
-                ids = gather(image_ids)
-                if id_queue is not None and image_queue is not None:
-                    ids = torch.cat([ids, id_queue])
-                pos = (image_ids[:, None] == ids[None]).float()
-            else:
-                pos = torch.zeros_like(sim_i2t)
-                pos[torch.arange(B), rank * B + torch.arange(B)] = 1
-            targets = pos / pos.sum(1, keepdim=True)
-            t_i2t = t_t2i = targets
-            if momentum and alpha > 0:
-                t_i2t = alpha * F.softmax(image_feat_m @ txt_cols.t() / temp, 1) + (1 - alpha) * targets
-                t_t2i = alpha * F.softmax(text_feat_m @ img_cols.t() / temp, 1) + (1 - alpha) * targets
+    def logits(self, rows: torch.Tensor, cols: torch.Tensor, temp: torch.Tensor) -> torch.Tensor:
+        """rows (B, E) x columns (N, E) -> (B, N) similarities over the temperature."""
+        return rows @ cols.t() / temp
 
-        loss_i2t = -(F.log_softmax(sim_i2t, 1) * t_i2t).sum(1).mean()
-        loss_t2i = -(F.log_softmax(sim_t2i, 1) * t_t2i).sum(1).mean()
-        return (loss_i2t + loss_t2i) / 2, sim_i2t[:, :n_world].detach(), sim_t2i[:, :n_world].detach()
+    @torch.no_grad()
+    def targets(self, sims: Similarities, temp: torch.Tensor, image_ids: torch.Tensor | None = None,
+                id_queue: torch.Tensor | None = None,
+                momentum: tuple[torch.Tensor, torch.Tensor] | None = None,
+                alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target distributions (B, N) for i2t and t2i: the positives (the pair's own column, or
+        with `image_ids` (B,) every column of the same image, queue ids `id_queue` (Q,) included),
+        normalised; with `momentum` features (image, text) (B, E), mixed with their softmax."""
+        rank, _ = rank_and_world()
+        B = sims.i2t.shape[0]
+        if image_ids is not None:
+            ids = gather(image_ids)
+            if id_queue is not None:
+                ids = torch.cat([ids, id_queue])
+            pos = (image_ids[:, None] == ids[None]).float()
+        else:
+            pos = torch.zeros_like(sims.i2t)
+            pos[torch.arange(B), rank * B + torch.arange(B)] = 1
+        targets = pos / pos.sum(1, keepdim=True)
+        if momentum is None:
+            return targets, targets
+        image_feat_m, text_feat_m = momentum
+        t_i2t = alpha * F.softmax(self.logits(image_feat_m, sims.text_cols, temp), 1) + (1 - alpha) * targets
+        t_t2i = alpha * F.softmax(self.logits(text_feat_m, sims.image_cols, temp), 1) + (1 - alpha) * targets
+        return t_i2t, t_t2i
+
+    def loss(self, sims: Similarities, t_i2t: torch.Tensor, t_t2i: torch.Tensor) -> torch.Tensor:
+        """The mean of both directions' soft-target cross-entropy."""
+        loss_i2t = -(F.log_softmax(sims.i2t, 1) * t_i2t).sum(1).mean()
+        loss_t2i = -(F.log_softmax(sims.t2i, 1) * t_t2i).sum(1).mean()
+        return (loss_i2t + loss_t2i) / 2
 
 
 @torch.no_grad()

@@ -41,7 +41,7 @@ def test_same_image_twice_equals_single_cross_attention():
     image = nlvr.visual(torch.randn(2, 3, 64, 64))
     with torch.no_grad():
         want = single(IDS, image=image)
-        got = nlvr.text(IDS, image=(image, image))
+        got = nlvr.encode(IDS, None, image, image)
     assert (got - want).abs().max() < 1e-5
 
 
