@@ -172,7 +172,7 @@ def train(run: Run) -> dict[str, Any]:
     run.forward.train()
     while not run.done:
         run.ctx.epoch = run.epoch
-        for batch in run.data.loader(run.epoch, run.batch):
+        for batch in _epoch_batches(run):
             if run.batch >= run.batches_per_epoch:
                 break  # the last micro-batches of an epoch that do not fill an accumulation
             step = run.step
@@ -185,6 +185,16 @@ def train(run: Run) -> dict[str, Any]:
                 break
         run.epoch, run.batch = run.epoch + 1, 0
     return close_run(run)
+
+
+def _epoch_batches(run: Run) -> Any:
+    """This epoch's micro-batches from `run.batch` on. Starting a DataLoader draws its workers'
+    base seed from the global RNG: a run resumed within an epoch made that draw before its
+    checkpoint, so here it is made on a copy of the RNG, which stays as the checkpoint left it."""
+    if run.batch == 0:
+        return run.data.loader(run.epoch, 0)
+    with torch.random.fork_rng(devices=[]):
+        return run.data.loader(run.epoch, run.batch)
 
 
 def build_parts(cfg: TrainConfig, world: World, resume: str | None = None) -> Parts:
@@ -248,10 +258,6 @@ def setup_run(cfg: TrainConfig, world: World, parts: Parts, config_yaml: str = "
 
     position = {"epoch": 0, "batch": 0, "step": 0, "skipped": 0}
     if parts.ckpt is not None:
-        if engine is not None:
-            engine.load_checkpoint(str(parts.ckpt), tag="deepspeed", load_module_strict=True,
-                                   load_optimizer_states=True, load_lr_scheduler_states=False)
-        checkpoint.load_trainer(parts.ckpt, optimizer if engine is None else None, world.rank)
         position = {k: parts.state[k] for k in position}
     else:
         seed_everything(cfg.seed + world.rank)  # dropout and negatives differ across ranks
@@ -263,6 +269,12 @@ def setup_run(cfg: TrainConfig, world: World, parts: Parts, config_yaml: str = "
         tmp.write_text(config_yaml, encoding="utf-8")
         tmp.replace(parts.run_dir / "config.yaml")
     if parts.ckpt is not None:
+        # last, so that nothing here draws from the restored RNGs (starting the run log draws
+        # from Python's, as the first run did before its first step)
+        if engine is not None:
+            engine.load_checkpoint(str(parts.ckpt), tag="deepspeed", load_module_strict=True,
+                                   load_optimizer_states=True, load_lr_scheduler_states=False)
+        checkpoint.load_trainer(parts.ckpt, optimizer if engine is None else None, world.rank)
         log.note(f"resuming from {parts.ckpt} (step {position['step']}, epoch {position['epoch']}, "
                  f"batch {position['batch']})")
     return Run(cfg, world, parts.run_dir, config_yaml, task, model, parts.data, optimizer, params,
