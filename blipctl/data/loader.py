@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from blipctl.data.augment import eval_transform, train_transform
+from blipctl.data.config import DataConfig
 from blipctl.data.images import load_rgb
 from blipctl.errors import BlipctlError
 
@@ -290,7 +291,7 @@ def _cleaned(clean: Callable[[dict], dict], make: Callable, rec: dict, g: torch.
     return make(clean(rec), g)
 
 
-def train_data(task: Any, data: Any, seed: int, rank: int = 0, world: int = 1) -> TrainData:
+def train_data(task: Any, data: DataConfig, seed: int, rank: int = 0, world: int = 1) -> TrainData:
     """The recipe's `data` for `task`: its annotation files, or its shards (only for tasks that
     train on image-text pairs: pretraining, captioning, retrieval)."""
     from functools import partial

@@ -14,7 +14,12 @@ from torch import nn
 from blipctl.errors import BlipctlError
 
 
-def initialize(module: nn.Module, optimizer: Any, cfg: Any, world: Any) -> tuple[Any, Any]:
+def initialize(module: nn.Module, optimizer: Any, cfg: Any, world: Any,
+               groups: list[dict] | None = None) -> tuple[Any, Any]:
+    """(engine, optimizer). `groups`: the parameter groups (engine/optim.py) for an optimizer
+    that DeepSpeed builds; blipctl's own optimizer already holds them."""
+    from blipctl.engine.precision import policy
+
     try:
         import deepspeed
     except ImportError:
@@ -23,7 +28,7 @@ def initialize(module: nn.Module, optimizer: Any, cfg: Any, world: Any) -> tuple
     conf = dict(cfg.deepspeed)
     conf.setdefault("train_micro_batch_size_per_gpu", cfg.data.batch_size)
     conf.setdefault("gradient_accumulation_steps", cfg.optim.grad_accum)
-    if cfg.precision == "bf16":
+    if policy(cfg.precision).autocast == "bf16":
         conf.setdefault("bf16", {"enabled": True})
     if cfg.optim.clip_grad > 0:
         conf.setdefault("gradient_clipping", cfg.optim.clip_grad)
@@ -33,6 +38,8 @@ def initialize(module: nn.Module, optimizer: Any, cfg: Any, world: Any) -> tuple
         conf.setdefault("zero_allow_untested_optimizer", True)
         client = optimizer
     params = [p for p in module.parameters() if p.requires_grad]
+    if client is None and groups is not None:
+        params = groups
     engine, ds_optimizer, _, _ = deepspeed.initialize(model=module, optimizer=client, config=conf,
                                                       model_parameters=params,
                                                       dist_init_required=False)

@@ -1,18 +1,29 @@
-"""A run's record: metrics.jsonl, TensorBoard events, a progress bar, and loss.png at the end."""
+"""A run's record: metrics.jsonl, TensorBoard events, a progress bar, and loss.png at the end.
+
+A metrics row holds the engine's own fields (`ENGINE_FIELDS`) and the mean of every scalar the
+task's `losses` returned. loss.png plots the task's scalars that are losses: all of them but
+the metrics, i.e. names in `METRICS` or in the task's optional `metrics` attribute, and names
+that start with `acc` or end in `_acc`.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+ENGINE_FIELDS = ("step", "epoch", "lr", "img_per_s", "skipped")  # the rest of a row is the task's
+METRICS = ("acc",)  # task scalars that are not losses (NLVR's accuracy)
 
 
 class RunLog:
     """Writes on the main rank only; other ranks get a silent log."""
 
-    def __init__(self, run_dir: Path, total_steps: int, first_step: int, enabled: bool):
-        self.dir, self.enabled = Path(run_dir), enabled
+    def __init__(self, run_dir: Path, total_steps: int, first_step: int, enabled: bool,
+                 not_losses: Iterable[str] = ()):
+        self.dir, self.enabled, self.not_losses = Path(run_dir), enabled, tuple(not_losses)
         self.writer = self.bar = None
         if not enabled:
             return
@@ -56,10 +67,22 @@ class RunLog:
         self.bar.stop()
         self.writer.close()
         self.metrics.close()
-        plot_losses(self.dir / "metrics.jsonl", self.dir / "loss.png")
+        plot_losses(self.dir / "metrics.jsonl", self.dir / "loss.png", self.not_losses)
 
 
-def plot_losses(metrics: Path, out: Path) -> None:
+def is_loss(name: str, not_losses: Iterable[str] = ()) -> bool:
+    """Whether a task's scalar `name` is a loss (the rule in this module's docstring)."""
+    metric = name in METRICS or name in tuple(not_losses) or name.startswith("acc") or name.endswith("_acc")
+    return not metric
+
+
+def loss_names(rows: list[dict[str, Any]], not_losses: Iterable[str] = ()) -> list[str]:
+    """The loss names in metrics rows, `loss` first, then in the order the task returned them."""
+    names = dict.fromkeys(k for r in rows for k in r if k not in ENGINE_FIELDS and is_loss(k, not_losses))
+    return sorted(names, key=lambda k: k != "loss")
+
+
+def plot_losses(metrics: Path, out: Path, not_losses: Iterable[str] = ()) -> None:
     """Every loss curve in metrics.jsonl against the step, one PNG."""
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     if not rows:
@@ -69,7 +92,7 @@ def plot_losses(metrics: Path, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in rows[-1] if k == "loss" or k in ("itc", "itm", "lm", "vqa", "nlvr")]
+    keys = loss_names(rows, not_losses)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for k in keys:
         pts = [(r["step"], r[k]) for r in rows if k in r]

@@ -7,23 +7,10 @@ checkpoint's position restores it exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
+from blipctl.engine.optim import OptimConfig
 
-@dataclass
-class OptimConfig:
-    lr: float = 1e-5                      # BLIP's init_lr
-    min_lr: float = 0.0
-    weight_decay: float = 0.05            # AdamW, applied to every parameter as BLIP does
-    betas: tuple[float, float] = (0.9, 0.999)
-    schedule: Literal["cosine", "step"] = "cosine"
-    warmup_lr: float = 1e-6               # step schedule: linear warmup in the first epoch...
-    warmup_steps: int = 0                 # ...over this many optimizer steps
-    decay_rate: float = 0.9               # step schedule: lr * decay_rate ** epoch
-    epochs: int = 1
-    grad_accum: int = 1                   # micro-batches per optimizer step
-    clip_grad: float = 0.0                # max gradient norm; 0 = off (BLIP does not clip)
+__all__ = ["OptimConfig", "lr_at"]  # OptimConfig lives in engine/optim.py
 
 
 def lr_at(cfg: OptimConfig, epoch: int, step: int) -> float:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import run_cli
+from safetensors.torch import load_file
 from test_objectives_world import free_port
 
 ARGS = ["finetune", "mini/caption", "~init", "data.image_size=32", "model.image_size=32",
@@ -47,6 +49,24 @@ def test_ddp_and_zero2_match_one_process_on_the_world_batch(corpus, tmp_path):
     image = sorted((root / "images" / "clean").glob("*.jpg"))[0]
     cap = run_cli("caption", "--model", str(tmp_path / "zero2"), str(image), "--max-length", "6")
     assert cap.returncode == 0 and cap.stdout.strip(), cap.stderr
+
+
+@pytest.mark.integration
+def test_parameter_groups_and_a_bf16_tower_under_ddp_match_one_process(corpus, tmp_path):
+    # no decay on 1-D parameters, a smaller lr for one layer, and the frozen ViT held in bf16:
+    # DDP broadcasts and reduces parameters of two dtypes
+    root, _ = corpus
+    new = ["optim.no_decay_1d=true", "+optim.lr_scale={decoder.layers.0: 0.5}", "freeze=[visual]",
+           "precision={autocast: fp32, modules: {visual: bf16}}"]
+    one = run_cli(*ARGS, *new, f"data.root={root}", "data.batch_size=8", f"output_dir={tmp_path / 'one'}")
+    assert one.returncode == 0, one.stderr
+    ddp = _torchrun(*ARGS, *new, f"data.root={root}", "data.batch_size=4", f"output_dir={tmp_path / 'ddp'}")
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    ref = _losses(tmp_path / "one")
+    assert len(ref) == 3 and ref[0] != ref[-1]
+    assert _losses(tmp_path / "ddp") == pytest.approx(ref, rel=1e-4)
+    weights = load_file(tmp_path / "ddp" / "checkpoints" / "step_000003" / "model.safetensors")
+    assert {v.dtype for k, v in weights.items() if k.startswith("visual.")} == {torch.bfloat16}
 
 
 @pytest.mark.slow

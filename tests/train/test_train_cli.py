@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,6 +110,31 @@ def test_sigkill_then_resume_is_bit_exact(corpus, tmp_path):
     wa = load_file(full / "checkpoints" / final / "model.safetensors")
     wb = load_file(cut / "checkpoints" / final / "model.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    for name in ("rng_0.pt", "optimizer.pt"):  # the RNGs too, not only what they drew so far
+        a, b = (d / "checkpoints" / final / name for d in (full, cut))
+        assert a.read_bytes() == b.read_bytes(), name
+
+
+@pytest.mark.integration
+def test_resumed_pretraining_draws_the_same_negatives(corpus, tmp_path):
+    # pretraining samples hard negatives from the global RNG: a resume that shifted the RNG by
+    # a draw (the data loader's seed, the run log's start) would change the ITM loss
+    root, _ = corpus
+    args = ["pretrain", "mini/pretrain", f"data.root={root}", *TINY, "max_steps=4", "save_every=2",
+            "optim.warmup_steps=2", "model.queue_size=32"]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert run_cli(*args, f"output_dir={full}").returncode == 0
+    (cut / "checkpoints").mkdir(parents=True)
+    shutil.copytree(full / "checkpoints" / "step_000002", cut / "checkpoints" / "step_000002")
+    shutil.copy(full / "config.yaml", cut / "config.yaml")
+    r = run_cli(*args, "--resume", str(cut))
+    assert r.returncode == 0, r.stderr
+    rows = lambda d: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert [x["itm"] for x in rows(full)[2:]] == [x["itm"] for x in rows(cut)]
+    a, b = (d / "checkpoints" / "step_000004" for d in (full, cut))
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (a / "rng_0.pt").read_bytes() == (b / "rng_0.pt").read_bytes()
 
 
 @pytest.mark.parametrize("task, keys", [("retrieval", {"itc", "itm"}), ("vqa", {"vqa"}),
