@@ -12,6 +12,9 @@
 A checkpoint is written into a hidden temporary directory, every file fsynced, then renamed
 into place: a crash leaves either the previous checkpoints or a complete new one. (There is
 no loss scaler to save: blipctl trains in fp32 or bf16, neither of which needs one.)
+
+The weights themselves are blipctl's run format (`blipctl.checkpoints.formats.blipctl_run`):
+`load_weights`, `latest`, `checkpoints` and friends live there and are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,13 +27,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
+from blipctl.checkpoints.formats.blipctl_run import (
+    PREFIX,
+    WEIGHTS,
+    checkpoints,
+    latest,
+    load_weights,
+    read_state,
+    read_weights,
+    save_weights,
+)
 from blipctl.errors import BlipctlError
 from blipctl.files import fsync
 
-PREFIX = "step_"
+__all__ = ["PREFIX", "checkpoints", "latest", "load_trainer", "load_weights", "read_state", "read_weights",
+           "rng_state", "save", "save_weights", "set_rng_state"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -70,13 +82,13 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
         engine.save_checkpoint(str(tmp), tag="deepspeed")
     with _full_weights(model, engine):
         if rank == 0:
-            save_weights(model, tmp / "model.safetensors")
+            save_weights(model, tmp / WEIGHTS)
     if rank == 0:
         if optimizer is not None and engine is None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+        flags = [n for n, p in model.named_parameters() if not p.requires_grad]
         codec = model.codec.metadata() if hasattr(model, "codec") else None
-        (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": frozen,
+        (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": flags,
                                                     "model": type(model).__name__, "codec": codec},
                                                    indent=1))
         (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
@@ -95,30 +107,6 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
     return final
 
 
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """The state dict as safetensors; a tensor shared under several names (MED's shared
-    layers) is stored once, the other names recorded as aliases in the file's metadata."""
-    tensors: dict[str, torch.Tensor] = {}
-    aliases: dict[str, str] = {}
-    seen: dict[tuple, str] = {}
-    for name, t in model.state_dict().items():
-        key = (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype)
-        if t.numel() and key in seen:
-            aliases[name] = seen[key]
-            continue
-        seen[key] = name
-        tensors[name] = t.detach().to("cpu", copy=True).contiguous()
-    save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases)})
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open has no iterator)
-        aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
-    state.update({alias: state[target] for alias, target in aliases.items()})
-    return state
-
-
 def _full_weights(model: torch.nn.Module, engine: Any):
     """ZeRO-3 partitions parameters: gather them (on every rank) while rank 0 saves."""
     import contextlib
@@ -128,41 +116,6 @@ def _full_weights(model: torch.nn.Module, engine: Any):
     import deepspeed
 
     return deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None)
-
-
-def checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first (temporary directories are not checkpoints)."""
-    root = Path(run_dir) / "checkpoints"
-    found = [p for p in root.glob(f"{PREFIX}*") if p.is_dir() and (p / "state.json").exists()]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
-
-
-def latest(run_dir: str | Path) -> Path:
-    found = checkpoints(run_dir)
-    if not found:
-        raise BlipctlError(f"{run_dir}: no checkpoint in {Path(run_dir) / 'checkpoints'}")
-    return found[-1]
-
-
-def read_state(ckpt: Path) -> dict[str, Any]:
-    return json.loads((ckpt / "state.json").read_text())
-
-
-def load_weights(ckpt: Path, model: torch.nn.Module) -> dict[str, Any]:
-    """Loads weights (strictly) and the frozen flags; returns state.json."""
-    state = read_state(ckpt)
-    try:
-        missing, unexpected = model.load_state_dict(read_weights(ckpt / "model.safetensors"), strict=False)
-    except Exception as e:  # shape mismatch or a corrupt file
-        reason = str(e).splitlines()[0][:160]
-        raise BlipctlError(f"{ckpt / 'model.safetensors'}: cannot load ({reason})") from None
-    if missing or unexpected:
-        raise BlipctlError(f"{ckpt / 'model.safetensors'}: does not fit {type(model).__name__} "
-                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    frozen = set(state.get("frozen", []))
-    for name, p in model.named_parameters():
-        p.requires_grad_(name not in frozen)
-    return state
 
 
 def load_trainer(ckpt: Path, optimizer: torch.optim.Optimizer | None, rank: int = 0) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from blipctl.checkpoints.original import load_original, read_pth, save_original
+from blipctl.checkpoints.formats.blip_pth import load as load_original
+from blipctl.checkpoints.formats.blip_pth import read_pth
+from blipctl.checkpoints.formats.blip_pth import save as save_original
 from blipctl.errors import ConfigError
 from blipctl.models.builders import blip_pretrain_tiny, blip_retrieval_tiny
 from blipctl.tasks.check import check_model
@@ -78,3 +80,4 @@ def test_retrieval_with_queue_size_0_keeps_momentum_encoders_and_trains_in_batch
     assert m.text.embed.tok.weight.grad.abs().sum() > 0
     torch.testing.assert_close(m.text_m.embed.tok.weight, before)  # EMA of an unchanged model
     assert int(m.ptr_queue) == 0
+
