@@ -36,7 +36,9 @@ _TIED_LM = ("", "", [Tied("decoder.embed.tok.weight", "text_decoder.cls.predicti
 # training state that only pretrain and retrieval models hold; other task checkpoints may carry it
 _UNUSED_TRAINING = ("", "", [(None, t) for t in (
     "visual_encoder_m.{*}", "text_encoder_m.{*}", "vision_proj_m.{w}", "text_proj_m.{w}", "temp",
-    "image_queue", "text_queue", "idx_queue", "ptr_queue")])
+    "image_queue", "text_queue", "idx_queue", "ptr_queue", "queue_ptr")])
+# BLIP names the queue pointer `queue_ptr` in its pretraining model, `ptr_queue` in retrieval: the
+# first spelling is written, both are read
 _QUEUES = [(b, b) for b in ("temp", "image_queue", "text_queue")]
 _VIT = ("visual.", "visual_encoder.", VIT_TIMM)
 KEYS = {
@@ -47,7 +49,8 @@ KEYS = {
     BlipRetrieval: KeyMap([
         _VIT, ("text.", "text_encoder.", BERT),
         ("visual_m.", "visual_encoder_m.", VIT_TIMM), ("text_m.", "text_encoder_m.", BERT),
-        ("", "", _PROJ + _PROJ_M + _QUEUES + [("idx_queue", "idx_queue"), ("ptr_queue", "ptr_queue")]),
+        ("", "", _PROJ + _PROJ_M + _QUEUES + [("idx_queue", "idx_queue"), ("ptr_queue", "ptr_queue"),
+                                              ("ptr_queue", "queue_ptr")]),
     ]),
     BlipNLVR: KeyMap([_VIT, ("text.", "text_encoder.", BERT_TWIN),
                       ("", "", [("cls_head.{i}.{w}", "cls_head.{i}.{w}")]), _UNUSED_TRAINING]),
@@ -55,7 +58,7 @@ KEYS = {
         _VIT, ("encoder.", "text_encoder.", BERT),
         ("decoder.", "text_decoder.bert.", BERT), ("lm_head.", "text_decoder.cls.", LM_HEAD),
         ("visual_m.", "visual_encoder_m.", VIT_TIMM), ("encoder_m.", "text_encoder_m.", BERT),
-        ("", "", _PROJ + _PROJ_M + _QUEUES + [("ptr_queue", "ptr_queue")]),
+        ("", "", _PROJ + _PROJ_M + _QUEUES + [("ptr_queue", "queue_ptr"), ("ptr_queue", "ptr_queue")]),
         _TIED_LM,
     ]),
 }
