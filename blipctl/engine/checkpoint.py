@@ -2,6 +2,7 @@
 
     RUN/checkpoints/step_000120/
         model.safetensors   weights, momentum encoders and queues included (our key names)
+        frozen.json         frozen tensors stored by reference (source + sha256), when asked
         optimizer.pt        optimizer state (tensors and numbers: loads with weights_only=True)
         rng_R.pt            each rank's RNG states (torch, CUDA, Python, NumPy)
         deepspeed/          under DeepSpeed: its ZeRO-partitioned optimizer state, per rank
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 
 from blipctl.checkpoints.formats.blipctl_run import (
+    FROZEN,
     PREFIX,
     WEIGHTS,
     checkpoints,
@@ -38,6 +41,8 @@ from blipctl.checkpoints.formats.blipctl_run import (
     read_weights,
     save_weights,
 )
+from blipctl.checkpoints.frozen import check as check_frozen
+from blipctl.checkpoints.frozen import references
 from blipctl.errors import BlipctlError
 from blipctl.files import fsync
 
@@ -63,12 +68,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
          state: dict[str, Any], config_yaml: str, keep: int = 3, rank: int = 0,
-         engine: Any = None) -> Path:
+         engine: Any = None, *, frozen: Mapping[str, str | tuple[str, str]] | None = None) -> Path:
     """Writes checkpoint `step` atomically and keeps the newest `keep`. Every rank calls it:
     each writes its RNG state (and, under DeepSpeed, its ZeRO partitions); rank 0 writes the
-    rest and renames the directory into place."""
+    rest and renames the directory into place.
+
+    frozen: {state-dict name: source} for frozen tensors loaded from `source` (the run's
+    `init`, a path or Hub id): they are not written to model.safetensors; frozen.json records
+    each one's source and sha256, and `load_weights` fetches and checks them. Values may be
+    precomputed `(source, sha256)` pairs; otherwise each tensor is hashed once per run (see
+    `checkpoints.frozen`)."""
     from blipctl.engine.dist import barrier
 
+    if frozen:
+        check_frozen(model, frozen)  # on every rank, before any of them waits for the others
     root = Path(run_dir) / "checkpoints"
     final = root / f"{PREFIX}{step:06d}"
     tmp = root / f".{final.name}.tmp"
@@ -82,7 +95,10 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
         engine.save_checkpoint(str(tmp), tag="deepspeed")
     with _full_weights(model, engine):
         if rank == 0:
-            save_weights(model, tmp / WEIGHTS)
+            refs = references(model, frozen) if frozen else {}
+            save_weights(model, tmp / WEIGHTS, skip=refs)
+            if refs:
+                (tmp / FROZEN).write_text(json.dumps({"tensors": refs}, indent=1))
     if rank == 0:
         if optimizer is not None and engine is None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")

@@ -3,6 +3,7 @@
     RUN/checkpoints/step_000120/
         model.safetensors   the state dict under blipctl's names (a tensor shared under several
                             names stored once, the others listed as `aliases` in its metadata)
+        frozen.json         frozen tensors stored by reference instead (`checkpoints.frozen`)
         state.json          position, frozen flags, model class, text codec
         config.yaml         the resolved recipe: it builds the model
         ...                 optimizer and RNG states (`engine.checkpoint` writes the directory)
@@ -14,6 +15,7 @@ checkpoint directory around them.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from blipctl.errors import BlipctlError
 
 PREFIX = "step_"
 WEIGHTS = "model.safetensors"
+FROZEN = "frozen.json"
 
 
 def detect(source: str) -> bool:
@@ -49,9 +52,16 @@ def read_state(ckpt: Path) -> dict[str, Any]:
     return json.loads((Path(ckpt) / "state.json").read_text())
 
 
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """The state dict as safetensors; a tensor shared under several names (MED's shared
-    layers) is stored once, the other names recorded as aliases in the file's metadata."""
+def read_frozen(ckpt: Path) -> dict[str, dict]:
+    """The frozen tensors a checkpoint stores by reference: {name: {source, sha256, dtype, shape}}."""
+    path = Path(ckpt) / FROZEN
+    return json.loads(path.read_text())["tensors"] if path.exists() else {}
+
+
+def save_weights(model: torch.nn.Module, path: Path, skip: Collection[str] = ()) -> None:
+    """The state dict as safetensors, less the tensors named in `skip` (stored by reference);
+    a tensor shared under several names (MED's shared layers) is stored once, the other names
+    recorded as aliases in the file's metadata."""
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
@@ -63,28 +73,36 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
             aliases[name] = seen[key]
             continue
         seen[key] = name
-        tensors[name] = t.detach().to("cpu", copy=True).contiguous()
+        if name not in skip:
+            tensors[name] = t.detach().to("cpu", copy=True).contiguous()
     save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases)})
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The state dict a `save_weights` file holds, aliases resolved."""
+def read_weights(path: Path, extra: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The state dict a `save_weights` file holds, aliases resolved; `extra` adds the tensors
+    it was saved without (an alias of a tensor that is in neither is left out)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open has no iterator)
         aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
-    state.update({alias: state[target] for alias, target in aliases.items()})
+    state.update(extra or {})
+    state.update({alias: state[target] for alias, target in aliases.items() if target in state})
     return state
 
 
 def load_weights(ckpt: Path, model: torch.nn.Module) -> dict[str, Any]:
-    """Loads a checkpoint's weights into `model` (strictly: every tensor, nothing else);
+    """Loads a checkpoint's weights into `model` (strictly: every tensor, nothing else), frozen
+    tensors stored by reference fetched from their sources and checked against their sha256;
     restores which parameters are frozen; returns state.json."""
+    from blipctl.checkpoints.frozen import restore
+
     ckpt = Path(ckpt)
     state = read_state(ckpt)
+    refs = read_frozen(ckpt)
+    extra = restore(model, refs, str(ckpt)) if refs else None
     try:
-        weights = read_weights(ckpt / WEIGHTS)
+        weights = read_weights(ckpt / WEIGHTS, extra)
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except Exception as e:  # shape mismatch or a corrupt file
         reason = str(e).splitlines()[0][:160]
