@@ -74,10 +74,11 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
     rest and renames the directory into place.
 
     frozen: {state-dict name: source} for frozen tensors loaded from `source` (the run's
-    `init`, a path or Hub id): they are not written to model.safetensors; frozen.json records
-    each one's source and sha256, and `load_weights` fetches and checks them. Values may be
-    precomputed `(source, sha256)` pairs; otherwise each tensor is hashed once per run (see
-    `checkpoints.frozen`)."""
+    `init`, a path or Hub id): those the source holds exactly are not written to
+    model.safetensors; frozen.json records each one's source and sha256, and `load_weights`
+    fetches and checks them. The source is read once per run, at the first save, to check
+    that; a tensor it does not hold is written as usual. Values may instead be precomputed
+    `(source, sha256)` pairs, trusted as given (see `checkpoints.frozen`)."""
     from blipctl.engine.dist import barrier
 
     if frozen:

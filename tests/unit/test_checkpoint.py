@@ -128,23 +128,74 @@ def test_a_changed_or_missing_source_is_refused_naming_the_tensor(frozen_run):
         checkpoint.load_weights(ck, blip_caption_tiny(32))
 
 
-def test_frozen_names_must_be_frozen_tensors_and_are_hashed_once(tmp_path, monkeypatch):
-    from blipctl.checkpoints import frozen as by_reference
+def test_the_source_is_read_once_and_a_tensor_it_does_not_hold_stays_in_the_file(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
 
+    from blipctl.checkpoints import frozen as by_reference
+    from blipctl.checkpoints.formats.blip_pth import save as save_pth
+    from blipctl.checkpoints.warm_start import warm_start
+    from blipctl.models.builders import blip_caption_tiny
+
+    torch.manual_seed(0)
+    source = tmp_path / "source.pth"
+    save_pth(blip_caption_tiny(32), source)
+    model = blip_caption_tiny(32)
+    warm_start(model, str(source))
+    with torch.no_grad():
+        model.visual.cls_token.add_(1.0)  # no longer the source's: must be stored in the file
+    model.visual.requires_grad_(False)
+    frozen = {n: str(source) for n, p in model.named_parameters() if not p.requires_grad}
+    reads = []
+    read = by_reference.source_tensors
+    monkeypatch.setattr(by_reference, "source_tensors", lambda m, s: reads.append(s) or read(m, s))
+    for step in (1, 2):
+        ck = checkpoint.save(tmp_path / "run", step, model, None, {}, RECIPE, frozen=frozen)
+    assert reads == [str(source.resolve())]  # checked at the first save only
+    refs = json.loads((ck / "frozen.json").read_text())["tensors"]
+    assert set(refs) == set(frozen) - {"visual.cls_token"}
+    assert "visual.cls_token" in load_file(ck / "model.safetensors")
+    with torch.no_grad():
+        model.visual.norm.bias.add_(1.0)  # changed in place: checked again, stored in the file
+    ck = checkpoint.save(tmp_path / "run", 3, model, None, {}, RECIPE, frozen=frozen)
+    refs = json.loads((ck / "frozen.json").read_text())["tensors"]
+    assert len(reads) == 2 and "visual.norm.bias" not in refs and "visual.norm.weight" in refs
+    fresh = blip_caption_tiny(32)
+    checkpoint.load_weights(ck, fresh)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values(),
+                                                 strict=True))
+
+
+def test_a_frozen_tower_held_in_bf16_is_stored_by_reference_in_bf16(tmp_path):
+    from blipctl.checkpoints.formats.blip_pth import save as save_pth
+    from blipctl.checkpoints.warm_start import warm_start
+    from blipctl.models.builders import blip_caption_tiny
+
+    torch.manual_seed(0)
+    source = tmp_path / "source.pth"
+    save_pth(blip_caption_tiny(32), source)
+    model = blip_caption_tiny(32)
+    warm_start(model, str(source))
+    model.visual.requires_grad_(False)
+    model.visual.to(torch.bfloat16)  # as the engine's precision policy holds a frozen module
+    frozen = {n: str(source) for n, p in model.named_parameters() if not p.requires_grad}
+    ck = checkpoint.save(tmp_path / "run", 1, model, None, {}, RECIPE, frozen=frozen)
+    refs = json.loads((ck / "frozen.json").read_text())["tensors"]
+    assert set(refs) == set(frozen) and {r["dtype"] for r in refs.values()} == {"bfloat16"}
+    fresh = blip_caption_tiny(32)
+    checkpoint.load_weights(ck, fresh)  # into fp32, as a resume or eval does
+    fresh.visual.to(torch.bfloat16)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values(),
+                                                 strict=True))
+
+
+def test_frozen_names_must_be_frozen_tensors_of_the_model(tmp_path):
     m = Tied()
     m.a.bias.requires_grad_(False)
-    calls = []
-    monkeypatch.setattr(by_reference, "digest", lambda t: calls.append(1) or "0" * 64)
-    for step in (1, 2):
-        checkpoint.save(tmp_path, step, m, None, {}, "", frozen={"a.bias": "somewhere.pth"})
-    assert len(calls) == 1  # the same tensor, unchanged: hashed at the first save only
-    with torch.no_grad():
-        m.a.bias.add_(1)  # changed in place: hashed again
-    checkpoint.save(tmp_path, 3, m, None, {}, "", frozen={"a.bias": "somewhere.pth"})
-    assert len(calls) == 2
     with pytest.raises(BlipctlError, match="frozen: a.weight is trained"):
         checkpoint.save(tmp_path, 4, m, None, {}, "", frozen={"a.weight": "somewhere.pth"})
     with pytest.raises(BlipctlError, match="frozen: c.weight is not a tensor of the Tied"):
         checkpoint.save(tmp_path, 4, m, None, {}, "", frozen={"c.weight": "somewhere.pth"})
     ck = checkpoint.save(tmp_path, 5, m, None, {}, "", frozen={"a.bias": ("hub/id", "f" * 64)})
     assert json.loads((ck / "frozen.json").read_text())["tensors"]["a.bias"]["sha256"] == "f" * 64
+    ck = checkpoint.save(tmp_path, 6, m, None, {}, "", frozen={"a.bias": str(tmp_path / "gone.pth")})
+    assert not (ck / "frozen.json").exists()  # a source that cannot be read: the file keeps it
