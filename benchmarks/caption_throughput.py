@@ -73,13 +73,13 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
-    from blipctl.checkpoints.hf import load_captioner
+    from blipctl.checkpoints.load import load_model
     from blipctl.decode import DecodeConfig
 
     hf = base_model()
     with tempfile.TemporaryDirectory() as d:
         hf.save_pretrained(d)
-        ours = load_captioner(Path(d))
+        ours = load_model(d)
     x = images(args.batches * args.batch_size)
     batches = list(x.split(args.batch_size))
     cfg = DecodeConfig(num_beams=3, min_length=5, max_length=20)

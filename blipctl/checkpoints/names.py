@@ -1,6 +1,9 @@
-"""Name tables: blipctl's module names against BERT/transformers and timm/original BLIP names."""
+"""Name tables: blipctl's module names against BERT/transformers and timm/original BLIP names.
+Rules as `checkpoints.keymap` reads them: (ours, theirs) renames, (None, theirs) drops, transforms."""
 
 from __future__ import annotations
+
+from blipctl.checkpoints.transforms import pos_embed
 
 # MED text transformer (ours) <-> BERT names, used by transformers' BLIP and by original BLIP.
 BERT = [
@@ -20,6 +23,7 @@ BERT = [
     ("layers.{i}.mlp.fc1.{w}", "encoder.layer.{i}.intermediate.dense.{w}"),
     ("layers.{i}.mlp.fc2.{w}", "encoder.layer.{i}.output.dense.{w}"),
     ("layers.{i}.mlp.ln.{w}", "encoder.layer.{i}.output.LayerNorm.{w}"),
+    (None, "embeddings.position_ids"),  # BERT's constant arange buffer (older checkpoints save it)
 ]
 
 # LM head (ours) <-> BERT's `cls.` head. The vocab projection reuses the word embeddings.
@@ -29,10 +33,10 @@ LM_HEAD = [
     ("bias", "predictions.bias"),
 ]
 
-# ViT (ours, = timm = original BLIP) <-> transformers' BlipVisionModel.
-VIT_HF = [
+# ViT (ours, = timm = original BLIP) <-> transformers' BlipVisionModel. The position embedding
+# is read at the grid of the model it loads into (BLIP's bicubic interpolation).
+_VIT = [
     ("cls_token", "embeddings.class_embedding"),
-    ("pos_embed", "embeddings.position_embedding"),
     ("patch_embed.proj.{w}", "embeddings.patch_embedding.{w}"),
     ("blocks.{i}.norm1.{w}", "encoder.layers.{i}.layer_norm1.{w}"),
     ("blocks.{i}.attn.qkv.{w}", "encoder.layers.{i}.self_attn.qkv.{w}"),
@@ -42,11 +46,11 @@ VIT_HF = [
     ("blocks.{i}.mlp.fc2.{w}", "encoder.layers.{i}.mlp.fc2.{w}"),
     ("norm.{w}", "post_layernorm.{w}"),
 ]
-
-VIT_TIMM = [(ours, ours) for ours, _ in VIT_HF]
+VIT_HF = [pos_embed("pos_embed", "embeddings.position_embedding"), *_VIT]
+VIT_TIMM = [pos_embed("pos_embed", "pos_embed"), *((ours, ours) for ours, _ in _VIT)]
 
 # NLVR2's text encoder: BERT names, with a cross-attention per image (self0/self1, dense0/dense1)
-BERT_TWIN = [pair for pair in BERT if ".cross." not in pair[0]] + [
+BERT_TWIN = [pair for pair in BERT if ".cross." not in (pair[0] or "")] + [
     (f"layers.{{i}}.cross.h{n}.{o}.{{w}}", f"encoder.layer.{{i}}.crossattention.self{n}.{t}.{{w}}")
     for n in (0, 1) for o, t in (("q", "query"), ("k", "key"), ("v", "value"))
 ] + [

@@ -2,6 +2,7 @@
 
     RUN/checkpoints/step_000120/
         model.safetensors   weights, momentum encoders and queues included (our key names)
+        frozen.json         frozen tensors stored by reference (source + sha256), when asked
         optimizer.pt        optimizer state (tensors and numbers: loads with weights_only=True)
         rng_R.pt            each rank's RNG states (torch, CUDA, Python, NumPy)
         deepspeed/          under DeepSpeed: its ZeRO-partitioned optimizer state, per rank
@@ -12,6 +13,9 @@
 A checkpoint is written into a hidden temporary directory, every file fsynced, then renamed
 into place: a crash leaves either the previous checkpoints or a complete new one. (There is
 no loss scaler to save: blipctl trains in fp32 or bf16, neither of which needs one.)
+
+The weights themselves are blipctl's run format (`blipctl.checkpoints.formats.blipctl_run`):
+`load_weights`, `latest`, `checkpoints` and friends live there and are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,18 +23,31 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
+from blipctl.checkpoints.formats.blipctl_run import (
+    FROZEN,
+    PREFIX,
+    WEIGHTS,
+    checkpoints,
+    latest,
+    load_weights,
+    read_state,
+    read_weights,
+    save_weights,
+)
+from blipctl.checkpoints.frozen import check as check_frozen
+from blipctl.checkpoints.frozen import references
 from blipctl.errors import BlipctlError
 from blipctl.files import fsync
 
-PREFIX = "step_"
+__all__ = ["PREFIX", "checkpoints", "latest", "load_trainer", "load_weights", "read_state", "read_weights",
+           "rng_state", "save", "save_weights", "set_rng_state"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -51,12 +68,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
          state: dict[str, Any], config_yaml: str, keep: int = 3, rank: int = 0,
-         engine: Any = None) -> Path:
+         engine: Any = None, *, frozen: Mapping[str, str | tuple[str, str]] | None = None) -> Path:
     """Writes checkpoint `step` atomically and keeps the newest `keep`. Every rank calls it:
     each writes its RNG state (and, under DeepSpeed, its ZeRO partitions); rank 0 writes the
-    rest and renames the directory into place."""
+    rest and renames the directory into place.
+
+    frozen: {state-dict name: source} for frozen tensors loaded from `source` (the run's
+    `init`, a path or Hub id): those the source holds exactly are not written to
+    model.safetensors; frozen.json records each one's source and sha256, and `load_weights`
+    fetches and checks them. The source is read once per run, at the first save, to check
+    that; a tensor it does not hold is written as usual. Values may instead be precomputed
+    `(source, sha256)` pairs, trusted as given (see `checkpoints.frozen`)."""
     from blipctl.engine.dist import barrier
 
+    if frozen:
+        check_frozen(model, frozen)  # on every rank, before any of them waits for the others
     root = Path(run_dir) / "checkpoints"
     final = root / f"{PREFIX}{step:06d}"
     tmp = root / f".{final.name}.tmp"
@@ -67,16 +93,21 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
     barrier()
     torch.save({"rng": rng_state()}, tmp / f"rng_{rank}.pt")
     if engine is not None:
-        engine.save_checkpoint(str(tmp), tag="deepspeed")
+        # parameters that do not train live in model.safetensors (or are referenced in
+        # frozen.json): DeepSpeed's copy would re-save gigabytes of frozen towers per checkpoint
+        engine.save_checkpoint(str(tmp), tag="deepspeed", exclude_frozen_parameters=True)
     with _full_weights(model, engine):
         if rank == 0:
-            save_weights(model, tmp / "model.safetensors")
+            refs = references(model, frozen) if frozen else {}
+            save_weights(model, tmp / WEIGHTS, skip=refs)
+            if refs:
+                (tmp / FROZEN).write_text(json.dumps({"tensors": refs}, indent=1))
     if rank == 0:
         if optimizer is not None and engine is None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+        flags = [n for n, p in model.named_parameters() if not p.requires_grad]
         codec = model.codec.metadata() if hasattr(model, "codec") else None
-        (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": frozen,
+        (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": flags,
                                                     "model": type(model).__name__, "codec": codec},
                                                    indent=1))
         (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
@@ -95,30 +126,6 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
     return final
 
 
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """The state dict as safetensors; a tensor shared under several names (MED's shared
-    layers) is stored once, the other names recorded as aliases in the file's metadata."""
-    tensors: dict[str, torch.Tensor] = {}
-    aliases: dict[str, str] = {}
-    seen: dict[tuple, str] = {}
-    for name, t in model.state_dict().items():
-        key = (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype)
-        if t.numel() and key in seen:
-            aliases[name] = seen[key]
-            continue
-        seen[key] = name
-        tensors[name] = t.detach().to("cpu", copy=True).contiguous()
-    save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases)})
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open has no iterator)
-        aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
-    state.update({alias: state[target] for alias, target in aliases.items()})
-    return state
-
-
 def _full_weights(model: torch.nn.Module, engine: Any):
     """ZeRO-3 partitions parameters: gather them (on every rank) while rank 0 saves."""
     import contextlib
@@ -128,41 +135,6 @@ def _full_weights(model: torch.nn.Module, engine: Any):
     import deepspeed
 
     return deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None)
-
-
-def checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first (temporary directories are not checkpoints)."""
-    root = Path(run_dir) / "checkpoints"
-    found = [p for p in root.glob(f"{PREFIX}*") if p.is_dir() and (p / "state.json").exists()]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
-
-
-def latest(run_dir: str | Path) -> Path:
-    found = checkpoints(run_dir)
-    if not found:
-        raise BlipctlError(f"{run_dir}: no checkpoint in {Path(run_dir) / 'checkpoints'}")
-    return found[-1]
-
-
-def read_state(ckpt: Path) -> dict[str, Any]:
-    return json.loads((ckpt / "state.json").read_text())
-
-
-def load_weights(ckpt: Path, model: torch.nn.Module) -> dict[str, Any]:
-    """Loads weights (strictly) and the frozen flags; returns state.json."""
-    state = read_state(ckpt)
-    try:
-        missing, unexpected = model.load_state_dict(read_weights(ckpt / "model.safetensors"), strict=False)
-    except Exception as e:  # shape mismatch or a corrupt file
-        reason = str(e).splitlines()[0][:160]
-        raise BlipctlError(f"{ckpt / 'model.safetensors'}: cannot load ({reason})") from None
-    if missing or unexpected:
-        raise BlipctlError(f"{ckpt / 'model.safetensors'}: does not fit {type(model).__name__} "
-                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    frozen = set(state.get("frozen", []))
-    for name, p in model.named_parameters():
-        p.requires_grad_(name not in frozen)
-    return state
 
 
 def load_trainer(ckpt: Path, optimizer: torch.optim.Optimizer | None, rank: int = 0) -> None:

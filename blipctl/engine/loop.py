@@ -36,6 +36,7 @@ from blipctl.engine.precision import PrecisionConfig
 from blipctl.engine.runlog import RunLog
 from blipctl.engine.schedule import lr_at
 from blipctl.errors import BlipctlError
+from blipctl.files import write_text
 from blipctl.tasks.context import Context
 
 __all__ = ["DataConfig", "Parts", "Run", "TrainConfig", "build_parts", "close_run", "fit", "log_step",
@@ -213,9 +214,9 @@ def build_parts(cfg: TrainConfig, world: World, resume: str | None = None) -> Pa
         model.codec = instantiate(cfg.codec)
     ckpt = checkpoint.latest(run_dir) if resume else None
     if cfg.init and ckpt is None:
-        from blipctl.checkpoints.init import init_from
+        from blipctl.checkpoints.warm_start import warm_start
 
-        report = init_from(model, cfg.init)
+        report = warm_start(model, cfg.init)
         if world.main:
             print(f"init: {report}", file=sys.stderr, flush=True)
     freeze(model, cfg.freeze)
@@ -265,14 +266,14 @@ def setup_run(cfg: TrainConfig, world: World, parts: Parts, config_yaml: str = "
     ctx = Context(world.device, position["epoch"], position["step"], steps_per_epoch)
     log = RunLog(parts.run_dir, total, position["step"], world.main, getattr(task, "metrics", ()))
     if world.main:
-        tmp = parts.run_dir / "config.yaml.tmp"
-        tmp.write_text(config_yaml, encoding="utf-8")
-        tmp.replace(parts.run_dir / "config.yaml")
+        write_text(parts.run_dir / "config.yaml", config_yaml)
     if parts.ckpt is not None:
         # last, so that nothing here draws from the restored RNGs (starting the run log draws
         # from Python's, as the first run did before its first step)
         if engine is not None:
-            engine.load_checkpoint(str(parts.ckpt), tag="deepspeed", load_module_strict=True,
+            # not strict: DeepSpeed saved only the parameters that train; the rest were loaded
+            # (strictly) from model.safetensors and frozen.json by build_parts
+            engine.load_checkpoint(str(parts.ckpt), tag="deepspeed", load_module_strict=False,
                                    load_optimizer_states=True, load_lr_scheduler_states=False)
         checkpoint.load_trainer(parts.ckpt, optimizer if engine is None else None, world.rank)
         log.note(f"resuming from {parts.ckpt} (step {position['step']}, epoch {position['epoch']}, "

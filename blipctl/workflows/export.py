@@ -6,17 +6,11 @@ from pathlib import Path
 
 
 def export(model: str, to: str, out: Path) -> Path:
-    """Writes `model` as a transformers directory (`hf`) or an original BLIP `.pth` (`blip`)."""
+    """Writes `model` in the format `checkpoints.formats.FORMATS` names `to` (`hf`: a
+    transformers directory, `blip`: an original BLIP `.pth`)."""
+    from blipctl.checkpoints.formats import writer
     from blipctl.checkpoints.load import load_model
 
-    m = load_model(model)
-    if to == "hf":
-        from blipctl.checkpoints.hf import save_hf
-
-        save_hf(m, out)
-    else:
-        from blipctl.checkpoints.original import save_original
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_original(m, out)
+    save = writer(to).save
+    save(load_model(model), out)
     return out

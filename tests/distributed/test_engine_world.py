@@ -81,3 +81,30 @@ def test_zero_stages_1_and_3_match_one_process(stage, corpus, tmp_path):
     assert zero.returncode == 0, zero.stderr[-3000:]
     ref = _losses(tmp_path / "one")
     assert _losses(tmp_path / "zero") == pytest.approx(ref, rel=1e-4)
+
+
+@pytest.mark.integration
+def test_zero2_resume_is_bit_exact_and_saves_frozen_weights_once(pretrained, corpus, tmp_path):
+    """Under DeepSpeed a frozen tower is referenced (frozen.json), not in DeepSpeed's module copy
+    nor in model.safetensors, and a resume from the middle checkpoint ends bit-exactly."""
+    import shutil
+
+    root, _ = corpus
+    args = [*ARGS, "max_steps=4", "save_every=2", f"data.root={root}", "data.batch_size=4",
+            f"init={pretrained[0]}", "freeze=[visual]", "+deepspeed={zero_optimization: {stage: 2}}"]
+    full = _torchrun(*args, f"output_dir={tmp_path / 'full'}")
+    assert full.returncode == 0, full.stderr[-3000:]
+    ckpt = tmp_path / "full" / "checkpoints" / "step_000004"
+    refs = json.loads((ckpt / "frozen.json").read_text())["tensors"]
+    assert refs and all(k.startswith("visual.") for k in refs)
+    weights = load_file(ckpt / "model.safetensors")
+    assert not any(k.startswith("visual.") for k in weights)
+    (states,) = (ckpt / "deepspeed").rglob("mp_rank_00_model_states.pt")
+    module = torch.load(states, map_location="cpu", weights_only=False)["module"]  # our own file
+    assert module and not any(".visual." in k or k.startswith("visual.") for k in module)
+    shutil.copytree(tmp_path / "full", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoints" / "step_000004")
+    resumed = _torchrun(*args, f"output_dir={tmp_path / 'cut'}", "--resume", str(tmp_path / "cut"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    again = load_file(tmp_path / "cut" / "checkpoints" / "step_000004" / "model.safetensors")
+    assert again.keys() == weights.keys() and all(torch.equal(again[k], weights[k]) for k in weights)

@@ -15,12 +15,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 def test_base_caption_logits_and_beam_tokens(tmp_path):
     from caption_throughput import base_model, cut, images
 
-    from blipctl.checkpoints.hf import load_captioner
+    from blipctl.checkpoints.load import load_model
     from blipctl.decode import DecodeConfig
+    from blipctl.models.blip import BlipCaptioner
 
     hf = base_model()
     hf.save_pretrained(tmp_path)
-    ours = load_captioner(tmp_path)
+    ours = load_model(str(tmp_path))
+    assert isinstance(ours, BlipCaptioner)
     x = images(2)
     ids = torch.tensor([[30522, 1037, 3861, 1997, 1037, 3899]] * 2)
     with torch.no_grad():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.checkpoints.hf import load_captioner
+from blipctl.checkpoints.load import load_model
+from blipctl.models.blip import BlipCaptioner
 
 
 def test_vision_tokens_match(hf_caption_dir, images):
     path, hf = hf_caption_dir
-    ours = load_captioner(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipCaptioner)
     with torch.no_grad():
         want = hf.vision_model(pixel_values=images).last_hidden_state
         got = ours.encode_image(images)
@@ -19,7 +21,8 @@ def test_vision_tokens_match(hf_caption_dir, images):
 
 def test_caption_logits_match(hf_caption_dir, images):
     path, hf = hf_caption_dir
-    ours = load_captioner(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipCaptioner)
     ids = torch.tensor([[30522, 1037, 2417, 4418, 2006, 102, 0],
                         [30522, 1037, 2630, 102, 0, 0, 0],
                         [30522, 2048, 3756, 5216, 1999, 1037, 102]])

@@ -6,9 +6,15 @@ import pytest
 import torch
 from conftest import run_cli
 
-from blipctl.checkpoints.hf import KEYS, load_hf
-from blipctl.checkpoints.original import KEYS as ORIGINAL_KEYS
-from blipctl.checkpoints.original import load_original, read_pth, save_original
+from blipctl.checkpoints.formats import blip_pth, hf_blip
+from blipctl.checkpoints.formats.blip_pth import load as load_original
+from blipctl.checkpoints.formats.blip_pth import read_pth
+from blipctl.checkpoints.formats.blip_pth import save as save_original
+from blipctl.errors import BlipctlError
+
+
+def load_hf(path):
+    return hf_blip.load(str(path))
 
 FIXTURES = ["hf_caption_dir", "hf_vqa_dir", "hf_retrieval_dir"]
 
@@ -27,9 +33,7 @@ def test_transformers_round_trip_is_lossless(request, tmp_path, fixture):
 def test_exported_processor_loads(tmp_path, hf_caption_dir):
     from transformers import BlipProcessor
 
-    from blipctl.checkpoints.hf import save_hf
-
-    save_hf(load_hf(hf_caption_dir[0]), tmp_path / "out")
+    hf_blip.save(load_hf(hf_caption_dir[0]), tmp_path / "out")
     processor = BlipProcessor.from_pretrained(tmp_path / "out")
     assert processor.tokenizer("a dog").input_ids == [101, 1037, 3899, 102]
     assert len(processor.tokenizer) == 30524
@@ -40,7 +44,7 @@ def test_exported_processor_loads(tmp_path, hf_caption_dir):
 def test_key_maps_invert(request, fixture):
     ours_model = load_hf(request.getfixturevalue(fixture)[0])
     ours = ours_model.state_dict()
-    for keymap in (KEYS[type(ours_model)], ORIGINAL_KEYS[type(ours_model)]):
+    for keymap in (hf_blip.KEYS[type(ours_model)], blip_pth.KEYS[type(ours_model)]):
         back = keymap.to_ours(keymap.to_theirs(ours))
         assert back.keys() == ours.keys() and all(back[k] is ours[k] for k in ours)
 
@@ -98,4 +102,62 @@ def test_unsafe_pickle_is_refused(tmp_path):
         pickle.dump({"model": Evil()}, f)
     proc = run_cli("export", "--model", str(tmp_path / "evil.pth"), "--out", str(tmp_path / "o"))
     assert proc.returncode == 1 and "pwned" not in proc.stdout
-    assert "not a weights-only PyTorch checkpoint" in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"blipctl: error: {tmp_path / 'evil.pth'}: the file holds Python objects besides tensors; "
+        "blipctl refuses it so that no code from it runs (a weights-only checkpoint holds tensors, "
+        "numbers, strings, lists and dicts)"]
+
+
+class TrainingArgs:  # what BLIP-era scripts pickled next to the weights
+    lr = 1e-5
+
+
+def test_checkpoint_with_a_python_object_is_refused_plainly(tmp_path):
+    torch.save({"model": {"w": torch.ones(2)}, "args": TrainingArgs()}, tmp_path / "args.pth")
+    with pytest.raises(BlipctlError) as e:
+        read_pth(tmp_path / "args.pth")
+    here = f"{TrainingArgs.__module__}.{TrainingArgs.__qualname__}"
+    assert str(e.value) == (
+        f"{tmp_path / 'args.pth'}: the file holds Python objects besides tensors ({here}); blipctl "
+        "refuses it so that no code from it runs (a weights-only checkpoint holds tensors, numbers, "
+        "strings, lists and dicts)")
+    (tmp_path / "junk.pth").write_bytes(b"garbage here")
+    with pytest.raises(BlipctlError, match="junk.pth: not a PyTorch checkpoint that blipctl can read"):
+        read_pth(tmp_path / "junk.pth")
+
+
+def test_export_records_the_codec_and_loading_reads_it(tmp_path, hf_caption_dir, hf_vqa_dir):
+    """transformers' own directories mean [CLS]; an exported BLIP .pth keeps its [ENC]."""
+    import json
+
+    assert load_hf(hf_vqa_dir[0]).codec.grounded_start == "[CLS]"  # no blipctl_codec key
+    save_original(load_hf(hf_vqa_dir[0]), tmp_path / "vqa.pth")
+    from_pth = load_original(tmp_path / "vqa.pth")
+    assert from_pth.codec.grounded_start == "[ENC]"
+    hf_blip.save(from_pth, tmp_path / "enc")
+    cfg = json.loads((tmp_path / "enc" / "config.json").read_text())
+    assert cfg["blipctl_codec"] == {"_component_": "blipctl.text.codecs.BlipText", "grounded_start": "[ENC]"}
+    assert load_hf(tmp_path / "enc").codec.grounded_start == "[ENC]"
+    hf_blip.save(load_hf(hf_caption_dir[0]), tmp_path / "cls")
+    assert load_hf(tmp_path / "cls").codec.grounded_start == "[CLS]"
+    assert not list((tmp_path / "cls").glob("*.tmp")) and not list((tmp_path / "cls").glob(".processor*"))
+
+
+def test_export_targets_come_from_the_format_table():
+    from blipctl.checkpoints.formats import FORMATS, writer
+    from blipctl.cli.export import Target
+
+    assert {t.value for t in Target} == {f.name for f in FORMATS if f.save is not None}
+    with pytest.raises(BlipctlError, match="--to onnx: blipctl writes blip, hf"):
+        writer("onnx")
+
+
+def test_a_pth_width_that_is_not_a_multiple_of_64_is_refused():
+    from blipctl.checkpoints.formats.blip_pth import vit_config
+
+    state = {"visual_encoder.cls_token": torch.zeros(1, 1, 100),
+             "visual_encoder.patch_embed.proj.weight": torch.zeros(100, 3, 8, 8),
+             "visual_encoder.pos_embed": torch.zeros(1, 17, 100),
+             "visual_encoder.blocks.0.mlp.fc1.weight": torch.zeros(400, 100)}
+    with pytest.raises(BlipctlError, match="the vision encoder's width 100 is not a multiple of 64"):
+        vit_config(state)

@@ -7,8 +7,9 @@ import copy
 import pytest
 import torch
 
-from blipctl.checkpoints.hf import load_captioner
+from blipctl.checkpoints.load import load_model
 from blipctl.decode import DecodeConfig
+from blipctl.models.blip import BlipCaptioner
 
 BOS, SEP, PAD = 30522, 102, 0
 
@@ -40,7 +41,9 @@ def _boost_eos(hf, ours, boost):
 @pytest.mark.parametrize("beams", [1, 3])
 def test_tokens_identical(hf_caption_dir, images, prompt, beams, eos_boost):
     path, hf = hf_caption_dir
-    hf, ours = _boost_eos(hf, load_captioner(path), eos_boost)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipCaptioner)
+    hf, ours = _boost_eos(hf, ours, eos_boost)
     with torch.no_grad():
         want = _hf_generate(hf, images, prompt, num_beams=beams, min_length=5, max_length=20)
     cfg = DecodeConfig(num_beams=beams, min_length=5, max_length=20)
@@ -55,7 +58,8 @@ def test_tokens_identical(hf_caption_dir, images, prompt, beams, eos_boost):
 
 def test_repetition_penalty_identical(hf_caption_dir, images):
     path, hf = hf_caption_dir
-    ours = load_captioner(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipCaptioner)
     with torch.no_grad():
         want = _hf_generate(hf, images, [101], num_beams=3, min_length=5, max_length=20,
                             repetition_penalty=1.3)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.checkpoints.hf import load_retrieval
+from blipctl.checkpoints.load import load_model
+from blipctl.models.blip import BlipRetrieval
 
 IDS = torch.tensor([[101, 1037, 2417, 4418, 102, 0],
                     [101, 1037, 2630, 2675, 2006, 102],
@@ -14,7 +15,8 @@ MASK = (IDS != 0).long()
 
 def test_itm_logits_match(hf_retrieval_dir, images):
     path, hf = hf_retrieval_dir
-    ours = load_retrieval(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipRetrieval)
     with torch.no_grad():
         want = hf(pixel_values=images, input_ids=IDS, attention_mask=MASK, use_itm_head=True).itm_score
         got = ours.itm_logits(ours.encode_image(images), IDS, MASK)
@@ -24,7 +26,8 @@ def test_itm_logits_match(hf_retrieval_dir, images):
 
 def test_itc_similarity_matches(hf_retrieval_dir, images):
     path, hf = hf_retrieval_dir
-    ours = load_retrieval(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipRetrieval)
     with torch.no_grad():
         want = hf(pixel_values=images, input_ids=IDS, attention_mask=MASK, use_itm_head=False).itm_score
         got = ours.image_features(ours.encode_image(images)) @ ours.text_features(IDS, MASK).T

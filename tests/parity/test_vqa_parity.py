@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from blipctl.checkpoints.hf import load_vqa
+from blipctl.checkpoints.load import load_model
 from blipctl.decode import DecodeConfig
+from blipctl.models.blip import BlipVQA
 
 BOS, SEP = 30522, 102
 # equal-length questions: transformers lets the answer decoder attend to question padding
@@ -18,7 +19,8 @@ QM = torch.ones_like(Q)
 
 def test_answer_logits_match(hf_vqa_dir, images):
     path, hf = hf_vqa_dir
-    ours = load_vqa(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipVQA)
     ans = torch.tensor([[BOS, 2417, SEP], [BOS, 1016, SEP], [BOS, 2748, SEP]])
     with torch.no_grad():
         states = hf.text_encoder(input_ids=Q, attention_mask=QM,
@@ -32,7 +34,8 @@ def test_answer_logits_match(hf_vqa_dir, images):
 @pytest.mark.parametrize("beams", [1, 3])
 def test_generated_answers_identical(hf_vqa_dir, images, beams):
     path, hf = hf_vqa_dir
-    ours = load_vqa(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipVQA)
     with torch.no_grad():
         want = hf.generate(pixel_values=images, input_ids=Q, attention_mask=QM, num_beams=beams,
                            min_length=1, max_length=10)
@@ -45,7 +48,8 @@ def test_generated_answers_identical(hf_vqa_dir, images, beams):
 
 def test_rank_equals_brute_force(hf_vqa_dir, images):
     path, _ = hf_vqa_dir
-    ours = load_vqa(path)
+    ours = load_model(str(path))
+    assert isinstance(ours, BlipVQA)
     answers = torch.tensor([[BOS, 2417, SEP, 0], [BOS, 2630, SEP, 0], [BOS, 1016, SEP, 0],
                             [BOS, 2748, SEP, 0], [BOS, 2053, 2417, SEP], [BOS, 2327, 2157, SEP]])
     amask = (answers != 0).long()

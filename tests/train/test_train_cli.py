@@ -63,13 +63,13 @@ def test_finetuned_captioner_starts_from_pretraining_and_captions(pretrained, co
 
 
 def test_init_copies_the_pretrained_decoder_into_the_captioner(pretrained):
-    from blipctl.checkpoints.init import init_from
-    from blipctl.checkpoints.load import load_run
+    from blipctl.checkpoints.load import load_model
+    from blipctl.checkpoints.warm_start import warm_start
     from blipctl.models.builders import blip_caption_tiny
 
-    pre = load_run(pretrained[0])
+    pre = load_model(str(pretrained[0]))
     cap = blip_caption_tiny(32)
-    init_from(cap, str(pretrained[0]))
+    warm_start(cap, str(pretrained[0]))
     # the decoder's own self-attention, and what pretraining shares with the encoder
     assert torch.equal(cap.decoder.layers[1].attn.q.weight, pre.decoder.layers[1].attn.q.weight)
     assert torch.equal(cap.decoder.layers[0].mlp.fc1.weight, pre.encoder.layers[0].mlp.fc1.weight)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.checkpoints.original import load_original, read_pth, save_original
+from blipctl.checkpoints.formats.blip_pth import load as load_original
+from blipctl.checkpoints.formats.blip_pth import read_pth
+from blipctl.checkpoints.formats.blip_pth import save as save_original
 from blipctl.models.builders import blip_nlvr_tiny, med_tiny
 from blipctl.models.med import TextTransformer
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from blipctl.checkpoints.original import load_original, read_pth, save_original
+from blipctl.checkpoints.formats.blip_pth import load as load_original
+from blipctl.checkpoints.formats.blip_pth import read_pth
+from blipctl.checkpoints.formats.blip_pth import save as save_original
 from blipctl.errors import ConfigError
 from blipctl.models.builders import blip_pretrain_tiny, blip_retrieval_tiny
 from blipctl.tasks.check import check_model
@@ -49,7 +51,7 @@ def test_original_pth_round_trip_keeps_momentum_and_queues(tmp_path):
     save_original(m, tmp_path / "p.pth")
     state = read_pth(tmp_path / "p.pth")
     for key in ("visual_encoder_m.cls_token", "text_encoder_m.encoder.layer.0.attention.self.query.weight",
-                "vision_proj_m.weight", "image_queue", "text_queue", "ptr_queue", "temp",
+                "vision_proj_m.weight", "image_queue", "text_queue", "queue_ptr", "temp",
                 "text_decoder.bert.encoder.layer.0.attention.self.query.weight"):
         assert key in state, key
     loaded = load_original(tmp_path / "p.pth")
@@ -78,3 +80,36 @@ def test_retrieval_with_queue_size_0_keeps_momentum_encoders_and_trains_in_batch
     assert m.text.embed.tok.weight.grad.abs().sum() > 0
     torch.testing.assert_close(m.text_m.embed.tok.weight, before)  # EMA of an unchanged model
     assert int(m.ptr_queue) == 0
+
+
+def test_blip_pretrain_checkpoint_names_its_queue_pointer_queue_ptr_and_round_trips(tmp_path):
+    """BLIP's blip_pretrain.py registers `queue_ptr` (its retrieval model: `ptr_queue`), and the
+    released model_base.pth / model_large.pth carry that name: both spellings load, and
+    blipctl writes the one BLIP's code for that model uses."""
+    torch.manual_seed(0)
+    m = blip_pretrain_tiny()
+    with torch.no_grad():
+        m.ptr_queue.fill_(17)
+    save_original(m, tmp_path / "p.pth")
+    blip = read_pth(tmp_path / "p.pth")
+    assert "queue_ptr" in blip and "ptr_queue" not in blip and int(blip["queue_ptr"]) == 17
+    # as BLIP's own code saves it: plain torch.save of {"model": state_dict}, BERT's position ids too
+    bert = ("text_encoder.", "text_encoder_m.", "text_decoder.bert.")
+    torch.save({"model": {**blip, **{f"{p}embeddings.position_ids": torch.arange(64)[None] for p in bert}}},
+               tmp_path / "model_base.pth")
+    loaded = load_original(tmp_path / "model_base.pth")
+    a, b = m.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    save_original(loaded, tmp_path / "again.pth")
+    again = read_pth(tmp_path / "again.pth")
+    assert again.keys() == blip.keys() and all(torch.equal(again[k], blip[k]) for k in blip)
+    # blipctl before this release wrote `ptr_queue` for a pretrain model: still read
+    older = {("ptr_queue" if k == "queue_ptr" else k): v for k, v in blip.items()}
+    torch.save({"model": older}, tmp_path / "older.pth")
+    assert int(load_original(tmp_path / "older.pth").ptr_queue) == 17
+
+
+def test_retrieval_checkpoint_writes_ptr_queue():
+    from blipctl.checkpoints.formats.blip_pth import original_state
+
+    assert "ptr_queue" in original_state(blip_retrieval_tiny(queue_size=8))

@@ -1,25 +1,35 @@
-"""transformers' BLIP format: read and write `save_pretrained` directories, and Hub ids."""
+"""transformers' BLIP format: read and write `save_pretrained` directories, and Hub ids.
+
+transformers feeds VQA questions and ITM text from [CLS] where BLIP uses [ENC]: a model read
+from this format gets that convention, unless the directory's config.json records another under
+`blipctl_codec` (written by `blipctl export --to hf`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import torch
 
-from blipctl.checkpoints.keymap import KeyMap
+from blipctl.checkpoints.keymap import KeyMap, Tied
 from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_HF
 from blipctl.errors import BlipctlError
+from blipctl.files import write_bytes, write_text
 from blipctl.models import builders
 from blipctl.models.blip import BlipCaptioner, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig
 from blipctl.text.codecs import BlipText
 
+# transformers stores the tied vocab projection too; blipctl derives it from the embeddings
+_TIED_LM = ("", "", [Tied("decoder.embed.tok.weight", "text_decoder.cls.predictions.decoder.weight"),
+                     Tied("lm_head.bias", "text_decoder.cls.predictions.decoder.bias")])
 CAPTION_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
                        ("decoder.", "text_decoder.bert.", BERT),
-                       ("lm_head.", "text_decoder.cls.", LM_HEAD)])
+                       ("lm_head.", "text_decoder.cls.", LM_HEAD), _TIED_LM])
 RETRIEVAL_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
                          ("text.", "text_encoder.", BERT),
                          ("", "", [(f"{m}.{{w}}", f"{m}.{{w}}")
@@ -27,14 +37,19 @@ RETRIEVAL_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
 VQA_KEYS = KeyMap([("visual.", "vision_model.", VIT_HF),
                    ("encoder.", "text_encoder.", BERT),
                    ("decoder.", "text_decoder.bert.", BERT),
-                   ("lm_head.", "text_decoder.cls.", LM_HEAD)])
-# transformers stores the tied vocab projection too; blipctl derives it from the embeddings
-_TIED = ("text_decoder.cls.predictions.decoder.weight", "text_decoder.cls.predictions.decoder.bias")
-
+                   ("lm_head.", "text_decoder.cls.", LM_HEAD), _TIED_LM])
 
 ARCHITECTURES = {BlipCaptioner: "BlipForConditionalGeneration", BlipVQA: "BlipForQuestionAnswering",
                  BlipRetrieval: "BlipForImageTextRetrieval"}
 KEYS = {BlipCaptioner: CAPTION_KEYS, BlipVQA: VQA_KEYS, BlipRetrieval: RETRIEVAL_KEYS}
+CODEC_KEY = "blipctl_codec"  # config.json: the text convention the weights were trained with
+_CODEC = "blipctl.text.codecs.BlipText"
+
+
+def detect(source: str) -> bool:
+    """A directory (other than a run), or a name shaped like a Hub id (`owner/name`)."""
+    path = Path(source)
+    return path.is_dir() or (not path.exists() and source.count("/") == 1)
 
 
 def vit_config(v: dict) -> ViTConfig:
@@ -79,7 +94,19 @@ def read_state(directory: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_hf(directory: Path):
+def codec_of(cfg: dict, where: Path) -> BlipText:
+    """The text convention config.json records, else transformers' own ([CLS])."""
+    node = cfg.get(CODEC_KEY)
+    if node is None:
+        return BlipText(grounded_start="[CLS]")
+    start = node.get("grounded_start") if isinstance(node, dict) else None
+    if node.get("_component_") != _CODEC or start not in ("[ENC]", "[CLS]"):
+        raise BlipctlError(f"{where / 'config.json'}: {CODEC_KEY} must be {{_component_: {_CODEC}, "
+                           f"grounded_start: '[ENC]' or '[CLS]'}}, got {node!r}")
+    return BlipText(grounded_start=start)
+
+
+def load_dir(directory: Path):
     """The task model a save_pretrained directory holds, in eval mode."""
     cfg = json.loads((directory / "config.json").read_text())
     arch = (cfg.get("architectures") or ["?"])[0]
@@ -94,32 +121,24 @@ def load_hf(directory: Path):
         model = builders.vqa(vit, med)
     else:
         model = builders.captioner(vit, med)
-    state = {k: v for k, v in read_state(directory).items() if k not in _TIED}
-    model.load_state_dict(KEYS[task].to_ours(state, str(directory)), strict=True)
-    model.codec = BlipText(grounded_start="[CLS]")  # transformers feeds questions and ITM text from [CLS]
+    want = model.state_dict()
+    model.load_state_dict(KEYS[task].to_ours(read_state(directory), str(directory), like=want), strict=True)
+    model.codec = codec_of(cfg, directory)
     return model.eval()
 
 
-def load_captioner(directory: Path) -> BlipCaptioner:
-    return _expect(load_hf(directory), BlipCaptioner, directory)
+def load(source: str):
+    """The task model of a transformers directory or Hub id, in eval mode."""
+    return load_dir(hub_or_dir(source))
 
 
-def load_vqa(directory: Path) -> BlipVQA:
-    return _expect(load_hf(directory), BlipVQA, directory)
-
-
-def load_retrieval(directory: Path) -> BlipRetrieval:
-    return _expect(load_hf(directory), BlipRetrieval, directory)
-
-
-def _expect(model, task: type, where):
-    if not isinstance(model, task):
-        raise BlipctlError(f"{where}: holds a {type(model).__name__}, not a {task.__name__}")
-    return model
+def state(source: str) -> dict[str, torch.Tensor]:
+    return load(source).state_dict()
 
 
 def hub_or_dir(model: str) -> Path:
-    """A local directory, or a Hub id fetched (or found in the cache) respecting HF_HUB_OFFLINE."""
+    """A local directory, or a Hub id fetched (or found in the cache) respecting HF_HUB_OFFLINE;
+    the Hub timeouts are huggingface_hub's, which the CLI sets when it starts."""
     path = Path(model)
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -128,9 +147,7 @@ def hub_or_dir(model: str) -> Path:
     if path.exists() or model.count("/") != 1:
         raise BlipctlError(f"--model {model}: not a directory, and not a Hub id like "
                            "Salesforce/blip-image-captioning-base")
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.txt"]
     try:
@@ -138,7 +155,8 @@ def hub_or_dir(model: str) -> Path:
     except Exception:
         pass
     try:
-        return Path(snapshot_download(model, allow_patterns=patterns))
+        return Path(snapshot_download(model, allow_patterns=patterns,
+                                      etag_timeout=constants.HF_HUB_ETAG_TIMEOUT))
     except Exception as e:
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         why = "HF_HUB_OFFLINE is set" if offline else f"{type(e).__name__}"
@@ -149,9 +167,12 @@ def hub_or_dir(model: str) -> Path:
 
 
 def hf_config(model):
-    """transformers' BlipConfig describing one of our task models."""
+    """transformers' BlipConfig describing one of our task models, with its text convention."""
     from transformers import BlipConfig
 
+    if type(model) not in ARCHITECTURES:
+        raise BlipctlError(f"transformers has no class for a {type(model).__name__}; blipctl writes "
+                           f"{', '.join(f'{a} (a {t.__name__})' for t, a in ARCHITECTURES.items())}")
     v, t = model.visual.cfg, (model.text if isinstance(model, BlipRetrieval) else model.decoder).cfg
     extra = {"image_text_hidden_size": model.vision_proj.out_features} \
         if isinstance(model, BlipRetrieval) else {}
@@ -167,25 +188,29 @@ def hf_config(model):
         **extra,
     )
     cfg.architectures = [ARCHITECTURES[type(model)]]
+    codec = getattr(model, "codec", None)
+    if isinstance(codec, BlipText):
+        setattr(cfg, CODEC_KEY, {"_component_": _CODEC, "grounded_start": codec.grounded_start})
     return cfg
 
 
-def save_hf(model, out: Path) -> None:
-    """A directory that transformers' Blip* class and BlipProcessor load."""
-    from safetensors.torch import save_file
+def save(model, out: str | Path) -> None:
+    """A directory that transformers' Blip* class and BlipProcessor load; each file is written
+    atomically (temporary file, fsync, rename)."""
+    from safetensors.torch import save as to_bytes
     from transformers import BlipImageProcessor, BlipProcessor
 
-    from blipctl.text.tokenizer import blip_tokenizer
-
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    cfg = hf_config(model)
     state = KEYS[type(model)].to_theirs(model.state_dict())
-    if not isinstance(model, BlipRetrieval):
-        state[_TIED[0]] = model.decoder.embed.tok.weight
-        state[_TIED[1]] = model.lm_head.bias
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    hf_config(model).save_pretrained(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / "model.safetensors", to_bytes(state, metadata={"format": "pt"}))
+    write_text(out / "config.json", cfg.to_json_string())
     size = model.visual.cfg.image_size
     processor = BlipProcessor(BlipImageProcessor(size={"height": size, "width": size}),
-                              blip_tokenizer())
-    processor.save_pretrained(out)
+                              model.codec.tokenizer)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".processor.") as tmp:
+        processor.save_pretrained(tmp)
+        for f in sorted(Path(tmp).iterdir()):
+            write_bytes(out / f.name, f.read_bytes())
