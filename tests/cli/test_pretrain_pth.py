@@ -45,7 +45,8 @@ def test_export_a_blip_pretrain_pth(pretrain_pth, tmp_path):
 
 def test_eval_zero_shot_with_a_blip_pretrain_pth(pretrain_pth, corpus, tmp_path):
     root, _ = corpus
-    for name, extra in (("retrieval", ["task.k_test=4"]), ("caption", ["task.num_beams=1", "task.spice=false"])):
+    for name, extra in (("retrieval", ["task.k_test=4"]),
+                        ("caption", ["task.num_beams=1", "task.spice=false"])):
         r = run_cli("eval", f"mini/eval_{name}", "--model", str(pretrain_pth), f"data.root={root}",
                     "data.workers=0", f"output_dir={tmp_path / name}", *extra)
         assert r.returncode == 0, r.stderr
