@@ -101,8 +101,9 @@ class BlipRetrieval(nn.Module):
                  text_proj: nn.Linear, itm_head: nn.Linear, queue_size: int | None = None,
                  momentum: float = 0.995, codec: BlipText | None = None):
         super().__init__()
-        self.visual, self.text, self.itm_head = visual, text, itm_head
-        self.vision_proj, self.text_proj = vision_proj, text_proj
+        # registration order = parameter order, which optimizer state is indexed by
+        self.visual, self.text, self.vision_proj, self.text_proj = visual, text, vision_proj, text_proj
+        self.itm_head = itm_head
         self.codec = codec or BlipText()
         if queue_size is not None:
             embed_dim = vision_proj.out_features

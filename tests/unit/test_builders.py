@@ -34,3 +34,20 @@ def test_tiny_caption_forward_shapes():
                                   "blip_caption_large"])
 def test_full_size_builders_match_transformers_layout(name):
     test_tiny_builders_match_transformers_layout(name)
+
+
+def test_modules_register_in_the_order_optimizer_states_of_earlier_runs_expect():
+    """An optimizer.pt indexes its states by parameter order: resuming a run saved by an earlier
+    blipctl needs the same module order."""
+    from blipctl.models import builders
+
+    def order(m):
+        return [name for name, _ in m.named_children()]
+
+    assert order(builders.blip_retrieval_tiny(queue_size=0)) == [
+        "visual", "text", "vision_proj", "text_proj", "itm_head", "visual_m", "vision_proj_m", "text_m",
+        "text_proj_m"]
+    assert order(builders.blip_caption_tiny()) == ["visual", "decoder", "lm_head"]
+    assert order(builders.blip_vqa_tiny()) == ["visual", "encoder", "decoder", "lm_head"]
+    assert order(builders.blip_pretrain_tiny())[:6] == ["visual", "encoder", "decoder", "lm_head",
+                                                       "vision_proj", "text_proj"]
