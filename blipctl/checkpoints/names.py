@@ -59,3 +59,19 @@ BERT_TWIN = [pair for pair in BERT if ".cross." not in (pair[0] or "")] + [
     ("layers.{i}.cross.merge.{w}", "encoder.layer.{i}.crossattention.output.merge_layer.{w}"),
     ("layers.{i}.cross.ln.{w}", "encoder.layer.{i}.crossattention.output.LayerNorm.{w}"),
 ]
+
+# Q-Former (ours, models/qformer.py) <-> transformers' Blip2QFormerModel (`qformer.` in a
+# Blip2* checkpoint; LAVIS's `Qformer.bert.` with `attention.self` for `attention.attention`).
+_QF_SUBLAYER = [("q.{w}", "attention.query.{w}"), ("k.{w}", "attention.key.{w}"),
+                ("v.{w}", "attention.value.{w}"), ("o.{w}", "output.dense.{w}"),
+                ("ln.{w}", "output.LayerNorm.{w}")]
+QFORMER_HF = [("ln.{w}", "layernorm.{w}")] + [
+    (f"layers.{{i}}.{ours}.{o}", f"encoder.layer.{{i}}.{theirs}.{t}")
+    for ours, theirs in (("attn", "attention"), ("cross", "crossattention")) for o, t in _QF_SUBLAYER
+] + [
+    (f"layers.{{i}}.{ours}.{o}", f"encoder.layer.{{i}}.{t}")
+    for ours, fc1, fc2 in (("mlp_query", "intermediate_query", "output_query"),
+                           ("mlp", "intermediate", "output"))
+    for o, t in (("fc1.{w}", f"{fc1}.dense.{{w}}"), ("fc2.{w}", f"{fc2}.dense.{{w}}"),
+                 ("ln.{w}", f"{fc2}.LayerNorm.{{w}}"))
+]
