@@ -16,7 +16,6 @@ draw random numbers is part of the contract: a resumed run is bit-exact.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import random
 import sys
 import time
@@ -395,13 +394,9 @@ def save_step(run: Run) -> Path | None:
 
 
 # whether checkpoint.save records frozen-by-reference weights (it takes `frozen` once it does)
-_SAVE_TAKES_FROZEN = "frozen" in inspect.signature(checkpoint.save).parameters
-
-
 def _save(run: Run) -> Path:
-    extra = {"frozen": run.frozen} if _SAVE_TAKES_FROZEN else {}
     return checkpoint.save(run.run_dir, run.step, run.model, run.optimizer, run.position(), run.config_yaml,
-                           run.cfg.keep, run.world.rank, run.engine, **extra)
+                           run.cfg.keep, run.world.rank, run.engine, frozen=run.frozen)
 
 
 def close_run(run: Run) -> dict[str, Any]:

@@ -27,26 +27,26 @@ class VisionTower(Protocol):
 
 
 @runtime_checkable
-class Captioner(Protocol):
-    """caption images"""
+class ImageTextModel(Protocol):
+    """read images at its `image_size` and text through its `codec`"""
 
     codec: Any
 
     @property
     def image_size(self) -> int: ...
+
+
+@runtime_checkable
+class Captioner(ImageTextModel, Protocol):
+    """caption images"""
 
     def caption(self, images: torch.Tensor, prompt: str, cfg: DecodeConfig,
                 per_image: int = 1) -> list[str]: ...
 
 
 @runtime_checkable
-class Answerer(Protocol):
+class Answerer(ImageTextModel, Protocol):
     """answer questions about images"""
-
-    codec: Any
-
-    @property
-    def image_size(self) -> int: ...
 
     def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]: ...
 
@@ -57,15 +57,8 @@ class Answerer(Protocol):
 
 
 @runtime_checkable
-class Embedder(Protocol):
+class Embedder(VisionTower, ImageTextModel, Protocol):
     """embed images and texts in one space (ITC)"""
-
-    codec: Any
-
-    @property
-    def image_size(self) -> int: ...
-
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor: ...
 
     def image_features(self, image: torch.Tensor) -> torch.Tensor: ...
 
@@ -73,28 +66,16 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
-class Matcher(Protocol):
+class Matcher(VisionTower, ImageTextModel, Protocol):
     """score image-text pairs (ITM)"""
-
-    codec: Any
-
-    @property
-    def image_size(self) -> int: ...
-
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor: ...
 
     def itm_logits(self, image: torch.Tensor, ids: torch.Tensor,
                    mask: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 @runtime_checkable
-class PairClassifier(Protocol):
+class PairClassifier(ImageTextModel, Protocol):
     """tell whether a statement is true of an image pair (NLVR2)"""
-
-    codec: Any
-
-    @property
-    def image_size(self) -> int: ...
 
     @property
     def max_text_length(self) -> int: ...

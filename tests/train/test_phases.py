@@ -10,7 +10,7 @@ import pytest
 import torch
 from toy import Toy, ToyTask, batch, batches, toy_run
 
-from blipctl.engine import checkpoint, loop
+from blipctl.engine import checkpoint
 from blipctl.engine.loop import (
     TrainConfig,
     close_run,
@@ -122,7 +122,6 @@ def test_frozen_parameters_are_recorded_by_reference_to_init(tmp_path, monkeypat
     assert frozen_by_reference(Toy(), cfg) == dict.fromkeys(names, cfg.init)
     assert frozen_by_reference(Toy(), TrainConfig(freeze=["tower"])) == {}
     seen = {}
-    monkeypatch.setattr(loop, "_SAVE_TAKES_FROZEN", True)
     monkeypatch.setattr(checkpoint, "save", lambda *a, **kw: seen.update(kw) or tmp_path)
     run = toy_run(tmp_path, batches(1), save_every=1)
     run.frozen = {"tower.0.weight": "hub/id"}
