@@ -25,9 +25,9 @@ $(VENV)/.deps-installed: pyproject.toml
 # set three ways; pretrain on each result with the same step budget; evaluate all four zero-shot.
 # To fit 15 minutes on 2 CPU cores it trains less than the mini recipes do (PRETRAIN, *_EPOCHS).
 CAPFILT := filter captioner both
-PRETRAIN := max_steps=180
+PRETRAIN := max_steps=200
 CAPTION_EPOCHS := 1
-FILTER_EPOCHS := 2
+FILTER_EPOCHS := 3
 demo: setup
 	rm -rf runs/mini
 	$(BIN)/blipctl data synth mini/corpus

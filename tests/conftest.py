@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -42,6 +44,21 @@ def run_cli(*args: str, env: dict | None = None, cwd=None) -> subprocess.Complet
     """`python -m blipctl ARGS` in a subprocess, capturing text output."""
     return subprocess.run([sys.executable, "-m", "blipctl", *args], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+def run_killed(args: list[str], out, after: str, env: dict | None = None) -> None:
+    """Starts `python -m blipctl ARGS output_dir=OUT` and SIGKILLs it as soon as checkpoint
+    `after` (e.g. step_000004) exists; fails if the run ends before it can be killed."""
+    proc = subprocess.Popen([sys.executable, "-m", "blipctl", *args, f"output_dir={out}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / after).exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed, not finished
 
 
 # ---- tiny transformers BLIP checkpoints ----------------------------------------------------

@@ -37,8 +37,9 @@ def source_counts(candidates: list[dict]) -> dict[str, dict[str, int]]:
 
 def noise_stats(candidates: list[dict]) -> dict | None:
     """The filter as a noise detector on web texts with a known `noisy` flag: precision and
-    recall of 'removed' for 'noisy' (in percent), the ROC AUC of 1 - P(match), and recall by
-    kind of noise. None when no web text has a flag or nothing was scored."""
+    recall of 'removed' for 'noisy' (in percent), the ROC AUC of 1 - P(match), and by kind of
+    noise its recall, and its precision and ROC AUC against the clean texts. None when no web
+    text has a flag or nothing was scored."""
     web = [c for c in candidates if c["source"] == "web" and c.get("noisy") is not None
            and c.get("score") is not None]
     if not web:
@@ -51,10 +52,22 @@ def noise_stats(candidates: list[dict]) -> dict | None:
     for c in web:
         if c["noisy"]:
             by_kind.setdefault(c.get("kind") or "noisy", []).append(not c["keep"])
+    clean = [c for c in web if not c["noisy"]]
+    clean_removed = sum(not c["keep"] for c in clean)
+    kinds = {}
+    for kind, hits in sorted(by_kind.items()):
+        # this kind against the clean texts alone: how well the filter finds it
+        these = [c for c in web if c["noisy"] and (c.get("kind") or "noisy") == kind]
+        kinds[kind] = {"texts": len(hits), "removed": sum(hits),
+                       "precision": 100 * sum(hits) / (sum(hits) + clean_removed) if sum(hits) else None,
+                       "recall": 100 * sum(hits) / len(hits),
+                       "roc_auc": roc_auc([1 - c["score"] for c in clean + these],
+                                          [False] * len(clean) + [True] * len(these))}
     return {
         "web_texts": len(web), "noisy": sum(noisy), "removed": sum(removed),
         "precision": 100 * tp / sum(removed) if any(removed) else None,
         "recall": 100 * tp / sum(noisy) if any(noisy) else None,
         "roc_auc": auc,
         "recall_by_kind": {k: 100 * sum(v) / len(v) for k, v in sorted(by_kind.items())},
+        "by_kind": kinds,  # precision and ROC AUC against the clean texts only
     }

@@ -67,11 +67,16 @@ def _normalise(img: Image.Image) -> torch.Tensor:
 def train_transform(img: Image.Image, size: int, g: torch.Generator, min_scale: float = 0.5,
                     augment: bool = True, hflip: bool = True) -> torch.Tensor:
     """BLIP's training transform, every random choice drawn from `g`. `hflip=False` keeps
-    images unmirrored (for text that names left and right) and draws the same numbers."""
-    with torch.random.fork_rng(devices=[]):  # RandomResizedCrop draws from the global RNG
-        torch.manual_seed(int(torch.randint(2**62, (), generator=g)))
-        i, j, h, w = RandomResizedCrop.get_params(img, (min_scale, 1.0), (3 / 4, 4 / 3))
-    img = TF.resized_crop(img, i, j, h, w, [size, size], InterpolationMode.BICUBIC)
+    images unmirrored (for text that names left and right) and draws the same numbers.
+    `augment=False`: no crop and no RandomAugment, the whole image resized (for text that
+    names colours, counts and positions, which both would change)."""
+    if augment:
+        with torch.random.fork_rng(devices=[]):  # RandomResizedCrop draws from the global RNG
+            torch.manual_seed(int(torch.randint(2**62, (), generator=g)))
+            i, j, h, w = RandomResizedCrop.get_params(img, (min_scale, 1.0), (3 / 4, 4 / 3))
+        img = TF.resized_crop(img, i, j, h, w, [size, size], InterpolationMode.BICUBIC)
+    else:
+        img = TF.resize(img, [size, size], InterpolationMode.BICUBIC)
     if _uniform(g) < 0.5 and hflip:
         img = TF.hflip(img)
     if augment:

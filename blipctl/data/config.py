@@ -16,3 +16,5 @@ class DataConfig:
     workers: int = 2
     skip_bad: bool = False                # skip (and count) unreadable images instead of stopping
     hflip: bool = True                    # BLIP's random horizontal flip; off when text names left/right
+    augment: bool = True                  # BLIP's random crop and RandomAugment; off when text names
+                                          # colours, counts and positions (the mini corpus)

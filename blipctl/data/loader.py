@@ -40,7 +40,8 @@ def sample_seed(*parts: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def image_sample(image_size: int, train: bool, hflip: bool = True) -> Callable[[dict, torch.Generator], dict]:
+def image_sample(image_size: int, train: bool, hflip: bool = True,
+                 augment: bool = True) -> Callable[[dict, torch.Generator], dict]:
     """record {image, ...} -> {image: (3, S, S), ...the record's other fields}."""
 
     def make(rec: dict, g: torch.Generator) -> dict:
@@ -52,21 +53,22 @@ def image_sample(image_size: int, train: bool, hflip: bool = True) -> Callable[[
             if data is None:
                 raise
             raise BlipctlError(f"{rec['where']}: {str(e).split(': ', 1)[-1]}") from None
-        rec["image"] = (train_transform(img, image_size, g, hflip=hflip) if train
+        rec["image"] = (train_transform(img, image_size, g, augment=augment, hflip=hflip) if train
                         else eval_transform(img, image_size))
         return rec
 
     return make
 
 
-def nlvr_sample(image_size: int, train: bool, hflip: bool = True) -> Callable[[dict, torch.Generator], dict]:
+def nlvr_sample(image_size: int, train: bool, hflip: bool = True,
+                augment: bool = True) -> Callable[[dict, torch.Generator], dict]:
     """record {images, sentence, label} -> {left, right, sentence, label}. Training swaps the
     pair half of the time, swapping "left" and "right" in the sentence, as BLIP does."""
     swap_words = {"left": "right", "right": "left"}
 
     def make(rec: dict, g: torch.Generator) -> dict:
         left, right = (load_rgb(p) for p in rec["images"])
-        t = (lambda im: train_transform(im, image_size, g, hflip=hflip)) if train else \
+        t = (lambda im: train_transform(im, image_size, g, augment=augment, hflip=hflip)) if train else \
             (lambda im: eval_transform(im, image_size))
         left, right, sentence = t(left), t(right), rec["sentence"]
         if train and torch.rand((), generator=g).item() < 0.5:
@@ -301,7 +303,7 @@ def train_data(task: Any, data: DataConfig, seed: int, rank: int = 0, world: int
 
     root = Path(data.root)
     specs = [f for f in data.train if is_shard_spec(f)]
-    make = task.sample(data.image_size, True, data.hflip)
+    make = task.sample(data.image_size, True, data.hflip, data.augment)
     if not specs:
         records = task.records([str(root / f) for f in data.train], str(root))
         return TrainData(records, None, make, data.batch_size, seed, rank, world, data.workers)

@@ -16,6 +16,7 @@ draw random numbers is part of the contract: a resumed run is bit-exact.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sys
 import time
@@ -54,6 +55,10 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     seed: int = 42
+    # bit-identical reruns and resumes: deterministic kernels (torch.use_deterministic_algorithms).
+    # On CPU the one kernel it changes, the backward of ITM's hard-negative gather, costs nothing
+    # measurable (recipes/README.md); on CUDA it may be slower and warns where no such kernel exists
+    deterministic: bool = True
     # fp32 | bf16 (autocast), or {autocast: fp32|bf16, modules: {visual: bf16}} (engine/precision.py)
     precision: Literal["fp32", "bf16"] | PrecisionConfig = "fp32"
     device: str = "auto"
@@ -80,6 +85,15 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def deterministic_kernels(on: bool) -> None:
+    """With `on`, every kernel that has a deterministic version uses it. At 2 CPU threads the
+    default backward of `x[index]` with repeated indices (ITM's hard negatives) adds in parallel
+    with atomics, so two runs of the same seed drifted apart (2e-6 after 10 steps)."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS' deterministic mode
+    torch.use_deterministic_algorithms(on, warn_only=True)
 
 
 @dataclass
@@ -205,6 +219,7 @@ def build_parts(cfg: TrainConfig, world: World, resume: str | None = None) -> Pa
     from blipctl.tasks.check import check_model
 
     run_dir = Path(resume or cfg.output_dir)
+    deterministic_kernels(cfg.deterministic)
     seed_everything(cfg.seed)  # the same initial weights on every rank
     task = instantiate(cfg.task)
     model = instantiate(cfg.model)

@@ -5,6 +5,7 @@ out-domain breakdown."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from blipctl.data.annotations import image_id, read_json_list
@@ -12,13 +13,20 @@ from blipctl.data.loader import image_sample
 from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
-from blipctl.eval.caption_metric import caption_scores, coco_results, nocaps_breakdown, read_coco_gt
+from blipctl.eval.caption_metric import caption_scores_per_image, coco_results, nocaps_breakdown, read_coco_gt
 from blipctl.models.protocols import Captioner
 
 
 def score(res: dict, gt_path: str, spice: bool = True, partial: bool = False) -> dict:
     """Metrics (percent) of captions {image_id: caption} against a COCO-format ground truth;
     `partial`: score only the images that have a caption (the others could not be read)."""
+    return score_per_image(res, gt_path, spice, partial)[0]
+
+
+def score_per_image(res: dict, gt_path: str, spice: bool = True,
+                    partial: bool = False) -> tuple[dict, np.ndarray | None]:
+    """`score`, and each captioned image's CIDEr in percent, in `res` order (None for a
+    ground truth with NoCaps domains)."""
     gts, domains = read_coco_gt(gt_path)
     if partial:
         gts = {i: g for i, g in gts.items() if i in res}
@@ -27,8 +35,9 @@ def score(res: dict, gt_path: str, spice: bool = True, partial: bool = False) ->
         raise BlipctlError(f"{gt_path}: {len(missing)} image(s) have no predicted caption "
                            f"(first: image_id {missing[0]})")
     if domains:
-        return {d: _percent(m) for d, m in nocaps_breakdown(gts, res, domains, spice=spice).items()}
-    return _percent(caption_scores(gts, res, spice=spice))
+        return {d: _percent(m) for d, m in nocaps_breakdown(gts, res, domains, spice=spice).items()}, None
+    metrics, each = caption_scores_per_image(gts, res, spice=spice)
+    return _percent(metrics), np.array([100 * each[k] for k in res])
 
 
 def _percent(m: dict) -> dict:
@@ -62,5 +71,6 @@ class CaptionEval:
             caps = model.caption(images, self.prompt, self.decode)
             res.update(zip(batch["image_id"], caps, strict=True))
         # unreadable images are left out of the ground truth too; the run reports them
-        metrics = score(res, f"{data.root}/{data.gt}", self.spice, partial=bool(bad))
-        return Evaluation(coco_results(res), metrics, bad=bad)
+        metrics, cider = score_per_image(res, f"{data.root}/{data.gt}", self.spice, partial=bool(bad))
+        arrays = {} if cider is None else {"cider_per_image": cider}  # predictions.json order
+        return Evaluation(coco_results(res), metrics, arrays, bad=bad)

@@ -43,11 +43,18 @@ def caption_scores(gts: dict[Any, list[str]], res: dict[Any, str], spice: bool =
                    warn: Warn = print_to_stderr) -> dict[str, float]:
     """gts: each image's reference captions; res: each image's predicted caption. Returns
     bleu_1..bleu_4, meteor, rouge_l, cider, and spice when it ran."""
+    return caption_scores_per_image(gts, res, spice, warn)[0]
+
+
+def caption_scores_per_image(gts: dict[Any, list[str]], res: dict[Any, str], spice: bool = True,
+                             warn: Warn = print_to_stderr) -> tuple[dict[str, float], dict[Any, float]]:
+    """`caption_scores`, and each image's CIDEr (their mean is the corpus CIDEr)."""
     gts, res = _matched(gts, res, warn)
     gts_tok, res_tok = _tokenize(gts), _tokenize({k: [c] for k, c in res.items()})
     run_spice = spice and _spice_ready(warn)
     with _meteor() as meteor:
-        return _score(gts_tok, res_tok, meteor, run_spice, warn)[0]
+        out, _, cider = _score(gts_tok, res_tok, meteor, run_spice, warn)
+    return out, cider
 
 
 def nocaps_breakdown(gts: dict[Any, list[str]], res: dict[Any, str], domains: dict[Any, str],
@@ -67,7 +74,7 @@ def nocaps_breakdown(gts: dict[Any, list[str]], res: dict[Any, str], domains: di
     with _meteor() as meteor:
         for name, ids in subsets.items():
             if ids:
-                out[name], run_spice = _score({k: gts_tok[k] for k in ids}, {k: res_tok[k] for k in ids},
+                out[name], run_spice, _ = _score({k: gts_tok[k] for k in ids}, {k: res_tok[k] for k in ids},
                                               meteor, run_spice, warn)
     return out
 
@@ -193,13 +200,15 @@ def _meteor() -> Iterator[Meteor]:
             meteor.lock.release()
 
 
-def _score(gts: dict, res: dict, meteor: Meteor, run_spice: bool, warn: Warn) -> tuple[dict, bool]:
-    """Every metric on tokenized captions; also whether SPICE should still be tried next time."""
+def _score(gts: dict, res: dict, meteor: Meteor, run_spice: bool, warn: Warn) -> tuple[dict, bool, dict]:
+    """Every metric on tokenized captions; also whether SPICE should still be tried next time,
+    and each image's CIDEr."""
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out = {f"bleu_{n}": float(b) for n, b in enumerate(bleu, 1)}
     out["meteor"] = float(meteor.compute_score(gts, res)[0])
     out["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
-    out["cider"] = float(Cider().compute_score(gts, res)[0])
+    cider, each = Cider().compute_score(gts, res)
+    out["cider"] = float(cider)
     if run_spice:
         try:
             out["spice"] = float(Spice().compute_score(gts, res)[0])
@@ -207,4 +216,4 @@ def _score(gts: dict, res: dict, meteor: Meteor, run_spice: bool, warn: Warn) ->
             first = (str(e).splitlines() or [""])[0]
             warn(f"SPICE failed ({type(e).__name__}: {first}); reporting the other metrics without it")
             run_spice = False
-    return out, run_spice
+    return out, run_spice, {k: float(c) for k, c in zip(gts, each, strict=True)}

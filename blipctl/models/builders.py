@@ -7,11 +7,12 @@ Recipes name these by dotted path, e.g. `_component_: blipctl.models.builders.bl
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 from torch import nn
 
-from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA
-from blipctl.models.layers import LMHead
+from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA, init_momentum
+from blipctl.models.layers import LMHead, bert_init
 from blipctl.models.med import MEDConfig, TextTransformer
 from blipctl.models.nlvr import BlipNLVR
 from blipctl.models.vit import ViT, ViTConfig
@@ -113,9 +114,17 @@ def blip_pretrain_large(image_size: int = 224, queue_size: int = 57600, ckpt_lay
     return BlipPretrain(vit_large(image_size, ckpt_layers), med_base(1024), 256, queue_size)
 
 
-def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256, momentum: float = 0.995) -> BlipPretrain:
-    """momentum: the momentum encoders' EMA; BLIP's 0.995 suits 100k+ steps, not a few hundred."""
-    return BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size, momentum)
+def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256, momentum: float = 0.995,
+                       init_std: float | None = None) -> BlipPretrain:
+    """momentum: the momentum encoders' EMA; BLIP's 0.995 suits 100k+ steps, not a few hundred.
+    init_std: draw every linear and embedding weight from N(0, init_std) (biases 0), in place
+    of BERT's 0.02 and the layers' defaults; ITM leaves its plateau sooner from a larger
+    init (recipes/README.md)."""
+    model = BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size, momentum)
+    if init_std is not None:
+        model.apply(partial(bert_init, std=init_std))
+        init_momentum(model)
+    return model
 
 
 def blip_nlvr_base(image_size: int = 384, ckpt_layers: int = 0) -> BlipNLVR:

@@ -28,8 +28,8 @@ class Caption:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in caption_records(f, root, self.max_words, self.prompt)]
 
-    def sample(self, image_size: int, train: bool, hflip: bool = True):
-        return image_sample(image_size, train, hflip)
+    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
+        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model: LanguageModel, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         codec = model.codec

@@ -20,8 +20,8 @@ class NLVR:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in nlvr_records(f, root)]
 
-    def sample(self, image_size: int, train: bool, hflip: bool = True):
-        return nlvr_sample(image_size, train, hflip)
+    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
+        return nlvr_sample(image_size, train, hflip, augment)
 
     def losses(self, model: PairClassifier, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         ids, mask = model.codec.encode(batch["sentence"], "grounded", self.max_length, device=ctx.device)

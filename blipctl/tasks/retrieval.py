@@ -32,8 +32,8 @@ class Retrieval:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in caption_records(f, root, self.max_words)]
 
-    def sample(self, image_size: int, train: bool, hflip: bool = True):
-        return image_sample(image_size, train, hflip)
+    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
+        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         images = batch["image"].to(ctx.device)

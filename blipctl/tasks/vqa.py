@@ -22,8 +22,8 @@ class VQA:
     def records(self, files: list[str], root: str) -> list[dict]:
         return [r for f in files for r in vqa_records(f, root)]
 
-    def sample(self, image_size: int, train: bool, hflip: bool = True):
-        return image_sample(image_size, train, hflip)
+    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
+        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model: AnswerLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         codec = model.codec

@@ -65,6 +65,12 @@ def test_bootstrap_keeps_the_top_fraction_with_provenance(boot, corpus):
     assert "synthetic" in r.stdout and "kept" in r.stdout
 
 
+def hand_auc(noisy: list[dict], clean: list[dict]) -> float:
+    """ROC AUC by hand: the share of (noisy, clean) pairs the filter orders right, ties half."""
+    pairs = [(a, b) for a in noisy for b in clean]
+    return sum((a["score"] < b["score"]) + 0.5 * (a["score"] == b["score"]) for a, b in pairs) / len(pairs)
+
+
 def test_noise_statistics_agree_with_a_hand_count(boot):
     out, _ = boot
     summary = json.loads((out / "summary.json").read_text())
@@ -76,10 +82,18 @@ def test_noise_statistics_agree_with_a_hand_count(boot):
     assert noise["noisy"] == len(noisy) > 0
     assert noise["precision"] == pytest.approx(100 * tp / len(removed))
     assert noise["recall"] == pytest.approx(100 * tp / len(noisy))
-    # ROC AUC: the share of (noisy, clean) pairs the filter orders right, ties half
-    pairs = [(a, b) for a in noisy for b in web if not b["noisy"]]
-    hand = sum((a["score"] < b["score"]) + 0.5 * (a["score"] == b["score"]) for a, b in pairs) / len(pairs)
-    assert noise["roc_auc"] == pytest.approx(hand)
+    clean = [c for c in web if not c["noisy"]]
+    assert noise["roc_auc"] == pytest.approx(hand_auc(noisy, clean))
+    clean_removed = sum(not c["keep"] for c in clean)
+    for kind, k in noise["by_kind"].items():  # each kind against the clean texts alone
+        these = [c for c in noisy if c["kind"] == kind]
+        hits = sum(not c["keep"] for c in these)
+        assert (k["texts"], k["removed"]) == (len(these), hits)
+        assert k["recall"] == pytest.approx(100 * hits / len(these))
+        if hits:
+            assert k["precision"] == pytest.approx(100 * hits / (hits + clean_removed))
+        assert k["roc_auc"] == pytest.approx(hand_auc(these, clean))
+    assert sum(k["texts"] for k in noise["by_kind"].values()) == len(noisy)
     assert summary["sources"]["web"]["kept"] + summary["sources"]["web"]["removed"] == len(web)
 
 

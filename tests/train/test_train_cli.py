@@ -4,16 +4,12 @@ dry run, strict overrides, init from pretraining, and a bit-exact resume after S
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_killed
 from safetensors.torch import load_file
 
 
@@ -90,15 +86,7 @@ def test_sigkill_then_resume_is_bit_exact(corpus, tmp_path):
     final = f"step_{steps:06d}"
     assert run_cli(*args, f"output_dir={full}").returncode == 0
     assert (full / "checkpoints" / final).is_dir()
-    proc = subprocess.Popen([sys.executable, "-m", "blipctl", *args, f"output_dir={cut}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-    deadline = time.time() + 120
-    while not (cut / "checkpoints" / "step_000004").exists():
-        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL  # killed, not finished
+    run_killed(args, cut, "step_000004")
     assert not (cut / "checkpoints" / final).exists()
     r = run_cli(*args, "--resume", str(cut))
     assert r.returncode == 0, r.stderr

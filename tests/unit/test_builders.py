@@ -51,3 +51,23 @@ def test_modules_register_in_the_order_optimizer_states_of_earlier_runs_expect()
     assert order(builders.blip_vqa_tiny()) == ["visual", "encoder", "decoder", "lm_head"]
     assert order(builders.blip_pretrain_tiny())[:6] == ["visual", "encoder", "decoder", "lm_head",
                                                        "vision_proj", "text_proj"]
+
+
+def test_tiny_pretraining_init_std_redraws_every_linear_and_keeps_momentum_copies_equal():
+    import torch
+    from torch import nn
+
+    from blipctl.models.builders import blip_pretrain_tiny
+
+    torch.manual_seed(0)
+    m = blip_pretrain_tiny(64, queue_size=0, momentum=0.9, init_std=0.05)
+    linears = [mod for mod in m.modules() if isinstance(mod, (nn.Linear, nn.Embedding))]
+    big = [mod.weight for mod in linears if mod.weight.numel() >= 4096]
+    assert all(abs(w.std().item() - 0.05) < 0.005 for w in big)
+    assert all(mod.bias is None or not mod.bias.any() for mod in linears if isinstance(mod, nn.Linear))
+    for online, target in m.momentum_pairs():
+        assert all(torch.equal(a, b) for a, b in zip(online.state_dict().values(),
+                                                      target.state_dict().values(), strict=True))
+    torch.manual_seed(0)
+    default = blip_pretrain_tiny(64, queue_size=0, momentum=0.9)
+    assert abs(default.encoder.layers[0].cross.q.weight.std().item() - 0.02) < 0.002

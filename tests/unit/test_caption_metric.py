@@ -244,3 +244,16 @@ def test_reader_errors_name_the_file_and_the_problem(tmp_path, name, content, ma
     assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
     with pytest.raises(BlipctlError, match="cannot read"):
         read(tmp_path / "absent.json")
+
+
+def test_per_image_cider_matches_pycocoevalcap_and_averages_to_the_corpus_cider(shared_meteor):
+    gts, res = random_case(5, images=10)
+    tok = PTBTokenizer()
+    g = tok.tokenize({k: [{"caption": c} for c in caps] for k, caps in gts.items()})
+    r = tok.tokenize({k: [{"caption": res[k]}] for k in gts})
+    _, want = Cider().compute_score(g, r)
+    metrics, each = cm.caption_scores_per_image(gts, res, spice=False)
+    assert list(each) == list(gts)
+    assert [each[k] for k in gts] == pytest.approx(list(want), abs=1e-12)
+    assert sum(each.values()) / len(each) == pytest.approx(metrics["cider"], abs=1e-12)
+    assert len(set(each.values())) > 1  # the images do differ

@@ -84,6 +84,21 @@ def test_train_transform_is_seeded_and_eval_is_blip_test_transform():
     torch.testing.assert_close(eval_transform(img, 64), preprocess(img, 64))
 
 
+def test_train_transform_without_augment_is_the_whole_image_resized():
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    from blipctl.data.augment import MEAN, STD
+
+    img = Image.fromarray((torch.rand(96, 80, 3) * 255).byte().numpy())
+    want = TF.normalize(TF.to_tensor(TF.resize(img, [64, 64], InterpolationMode.BICUBIC)), MEAN, STD)
+    for seed in (1, 2):  # nothing random is left but the flip, which hflip=False turns off
+        got = train_transform(img, 64, torch.Generator().manual_seed(seed), augment=False, hflip=False)
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    flipped = [train_transform(img, 64, torch.Generator().manual_seed(s), augment=False) for s in range(8)]
+    assert any(torch.equal(f, TF.hflip(want)) for f in flipped) and any(torch.equal(f, want) for f in flipped)
+
+
 def test_randaugment_magnitudes_match_blip_at_level_5():
     img = Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy())
     g = torch.Generator().manual_seed(0)
@@ -163,7 +178,7 @@ def test_streamed_shards_resume_mid_epoch_with_the_same_batches(corpus):
 
     root, _ = corpus
     cfg = SimpleNamespace(root=str(root), train=["shards/web-{000000..000002}.tar"], image_size=32,
-                          hflip=True, batch_size=4, workers=2, shuffle=16)
+                          hflip=True, augment=True, batch_size=4, workers=2, shuffle=16)
     data = train_data(Pretrain(), cfg, seed=3)
     assert len(data) == 18  # 72 samples in whole batches of 4
     full = list(data.loader(epoch=1))
@@ -190,6 +205,6 @@ def test_shards_refused_for_a_task_that_does_not_read_pairs(corpus):
 
     root, _ = corpus
     cfg = SimpleNamespace(root=str(root), train=["shards/web-000000.tar"], image_size=32, hflip=True,
-                          batch_size=4, workers=0, shuffle=0)
+                          augment=True, batch_size=4, workers=0, shuffle=0)
     with pytest.raises(ConfigError, match="VQA cannot read webdataset shards"):
         train_data(VQA(), cfg, seed=0)
