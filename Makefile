@@ -26,8 +26,9 @@ $(VENV)/.deps-installed: pyproject.toml
 # the noisy web set; fine-tune a captioner and a filter on the clean captions; bootstrap the web
 # set three ways; pretrain on each result with the same step budget; evaluate all four zero-shot.
 # To fit 15 minutes on 2 CPU cores it trains less than the mini recipes do (PRETRAIN, *_EPOCHS),
-# saves each pretraining once, at its end, and runs each model's two evaluations side by side,
-# one thread each (their logs: runs/mini/eval/*/*.log).
+# saves each pretraining once, at its end, and runs the three pretrainings on bootstrapped sets
+# side by side, as it does each model's two evaluations, one thread each (their logs are in
+# runs/mini/logs/ and runs/mini/eval/*/). Same seed, same table: every step is deterministic.
 CAPFILT := filter captioner both
 PRETRAIN := max_steps=200 save_every=200
 CAPTION_EPOCHS := 1
@@ -41,8 +42,13 @@ demo: setup
 	$(BIN)/blipctl bootstrap mini/bootstrap output_dir=runs/mini/capfilt/filter captioner.model=null
 	$(BIN)/blipctl bootstrap mini/bootstrap output_dir=runs/mini/capfilt/captioner filter.model=null
 	$(BIN)/blipctl bootstrap mini/bootstrap output_dir=runs/mini/capfilt/both
-	set -e; for v in $(CAPFILT); do $(BIN)/blipctl pretrain mini/pretrain $(PRETRAIN) \
-		output_dir=runs/mini/pretrain_$$v "data.train=[../capfilt/$$v/annotations.json]"; done
+	mkdir -p runs/mini/logs; for v in filter captioner; do OMP_NUM_THREADS=1 $(BIN)/blipctl pretrain mini/pretrain \
+		$(PRETRAIN) output_dir=runs/mini/pretrain_$$v "data.train=[../capfilt/$$v/annotations.json]" \
+		> runs/mini/logs/pretrain_$$v.log 2>&1 & done; \
+	echo "pretraining on the filter-only and captioner-only sets in the background (runs/mini/logs/)"; \
+	OMP_NUM_THREADS=1 $(BIN)/blipctl pretrain mini/pretrain $(PRETRAIN) output_dir=runs/mini/pretrain_both \
+		"data.train=[../capfilt/both/annotations.json]" || { kill $$(jobs -p); exit 1; }; \
+	for v in filter captioner; do wait -n || { cat runs/mini/logs/pretrain_*.log; exit 1; }; done
 	set -e; for r in pretrain $(addprefix pretrain_,$(CAPFILT)); do mkdir -p runs/mini/eval/$$r; \
 		for t in retrieval caption; do OMP_NUM_THREADS=1 $(BIN)/blipctl eval mini/eval_$$t --model runs/mini/$$r \
 			output_dir=runs/mini/eval/$$r/$$t > runs/mini/eval/$$r/$$t.log 2>&1 & done; \

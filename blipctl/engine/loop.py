@@ -183,21 +183,27 @@ def fit(cfg: TrainConfig, config_yaml: str, resume: str | None = None) -> dict[s
 
 def train(run: Run) -> dict[str, Any]:
     """The loop over the phases, to the run's last step; returns the last metrics row."""
+    from blipctl.progress import progress
+
     run.forward.train()
-    while not run.done:
-        run.ctx.epoch = run.epoch
-        for batch in _epoch_batches(run):
-            if run.batch >= run.batches_per_epoch:
-                break  # the last micro-batches of an epoch that do not fill an accumulation
-            step = run.step
-            train_step(run, batch)
-            if run.step == step:
-                continue  # within an accumulation, or every item was unreadable
-            log_step(run)
-            save_step(run)
-            if run.step >= run.total:
-                break
-        run.epoch, run.batch = run.epoch + 1, 0
+    bar = progress(run.total, "training steps", done=run.step) if run.world.main else contextlib.nullcontext()
+    with bar as advance:
+        while not run.done:
+            run.ctx.epoch = run.epoch
+            for batch in _epoch_batches(run):
+                if run.batch >= run.batches_per_epoch:
+                    break  # the last micro-batches of an epoch that do not fill an accumulation
+                step = run.step
+                train_step(run, batch)
+                if run.step == step:
+                    continue  # within an accumulation, or every item was unreadable
+                log_step(run)
+                save_step(run)
+                if advance is not None:
+                    advance(run.step - step)
+                if run.step >= run.total:
+                    break
+            run.epoch, run.batch = run.epoch + 1, 0
     return close_run(run)
 
 
