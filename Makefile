@@ -1,6 +1,6 @@
 # Two commands for a fresh machine: `make demo` (set up .venv, run the main job) and `make test`.
 PYTHON ?= python3
-# bash: the demo waits on background jobs with `wait -n`
+# bash: the demo runs steps side by side as background jobs
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -42,17 +42,17 @@ demo: setup
 	$(BIN)/blipctl bootstrap mini/bootstrap output_dir=runs/mini/capfilt/filter captioner.model=null
 	$(BIN)/blipctl bootstrap mini/bootstrap output_dir=runs/mini/capfilt/captioner filter.model=null
 	$(BIN)/blipctl bootstrap mini/bootstrap output_dir=runs/mini/capfilt/both
-	mkdir -p runs/mini/logs; for v in filter captioner; do OMP_NUM_THREADS=1 $(BIN)/blipctl pretrain mini/pretrain \
+	mkdir -p runs/mini/logs; pids=; for v in filter captioner; do OMP_NUM_THREADS=1 $(BIN)/blipctl pretrain mini/pretrain \
 		$(PRETRAIN) output_dir=runs/mini/pretrain_$$v "data.train=[../capfilt/$$v/annotations.json]" \
-		> runs/mini/logs/pretrain_$$v.log 2>&1 & done; \
+		> runs/mini/logs/pretrain_$$v.log 2>&1 & pids="$$pids $$!"; done; \
 	echo "pretraining on the filter-only and captioner-only sets in the background (runs/mini/logs/)"; \
 	OMP_NUM_THREADS=1 $(BIN)/blipctl pretrain mini/pretrain $(PRETRAIN) output_dir=runs/mini/pretrain_both \
 		"data.train=[../capfilt/both/annotations.json]" || { kill $$(jobs -p); exit 1; }; \
-	for v in filter captioner; do wait -n || { cat runs/mini/logs/pretrain_*.log; exit 1; }; done
+	for p in $$pids; do wait $$p || { cat runs/mini/logs/pretrain_*.log; exit 1; }; done
 	set -e; for r in pretrain $(addprefix pretrain_,$(CAPFILT)); do mkdir -p runs/mini/eval/$$r; \
-		for t in retrieval caption; do OMP_NUM_THREADS=1 $(BIN)/blipctl eval mini/eval_$$t --model runs/mini/$$r \
-			output_dir=runs/mini/eval/$$r/$$t > runs/mini/eval/$$r/$$t.log 2>&1 & done; \
-		wait -n || { cat runs/mini/eval/$$r/*.log; exit 1; }; wait -n || { cat runs/mini/eval/$$r/*.log; exit 1; }; \
+		pids=; for t in retrieval caption; do OMP_NUM_THREADS=1 $(BIN)/blipctl eval mini/eval_$$t --model runs/mini/$$r \
+			output_dir=runs/mini/eval/$$r/$$t > runs/mini/eval/$$r/$$t.log 2>&1 & pids="$$pids $$!"; done; \
+		for p in $$pids; do wait $$p || { cat runs/mini/eval/$$r/*.log; exit 1; }; done; \
 		echo "evaluated runs/mini/$$r zero-shot: runs/mini/eval/$$r/{retrieval,caption}"; done
 	$(BIN)/python scripts/capfilt_table.py runs/mini | tee runs/mini/capfilt_table.md
 
