@@ -48,19 +48,19 @@ def noise_stats(candidates: list[dict]) -> dict | None:
     removed = [not c["keep"] for c in web]
     tp = sum(n and r for n, r in zip(noisy, removed, strict=True))
     auc = roc_auc([1 - c["score"] for c in web], noisy)
-    by_kind: dict[str, list[bool]] = {}
+    by_kind: dict[str, list[dict]] = {}
     for c in web:
         if c["noisy"]:
-            by_kind.setdefault(c.get("kind") or "noisy", []).append(not c["keep"])
+            by_kind.setdefault(c.get("kind") or "noisy", []).append(c)
     clean = [c for c in web if not c["noisy"]]
     clean_removed = sum(not c["keep"] for c in clean)
     kinds = {}
-    for kind, hits in sorted(by_kind.items()):
+    for kind, these in sorted(by_kind.items()):
         # this kind against the clean texts alone: how well the filter finds it
-        these = [c for c in web if c["noisy"] and (c.get("kind") or "noisy") == kind]
-        kinds[kind] = {"texts": len(hits), "removed": sum(hits),
-                       "precision": 100 * sum(hits) / (sum(hits) + clean_removed) if sum(hits) else None,
-                       "recall": 100 * sum(hits) / len(hits),
+        hits = sum(not c["keep"] for c in these)
+        kinds[kind] = {"texts": len(these), "removed": hits,
+                       "precision": 100 * hits / (hits + clean_removed) if hits else None,
+                       "recall": 100 * hits / len(these),
                        "roc_auc": roc_auc([1 - c["score"] for c in clean + these],
                                           [False] * len(clean) + [True] * len(these))}
     return {
@@ -68,6 +68,6 @@ def noise_stats(candidates: list[dict]) -> dict | None:
         "precision": 100 * tp / sum(removed) if any(removed) else None,
         "recall": 100 * tp / sum(noisy) if any(noisy) else None,
         "roc_auc": auc,
-        "recall_by_kind": {k: 100 * sum(v) / len(v) for k, v in sorted(by_kind.items())},
+        "recall_by_kind": {k: v["recall"] for k, v in kinds.items()},
         "by_kind": kinds,  # precision and ROC AUC against the clean texts only
     }
