@@ -56,7 +56,8 @@ def draw_grid(out: Path, candidates: list[dict], n: int, path: Path, root: str |
             label = "web" if c["source"] == "web" else "syn"
             text = textwrap.fill(f"{label}{score} {mark}: {c['caption']}", 44)
             ax.text(0, y, text, transform=ax.transAxes, va="top", fontsize=7.5,
-                    color=KEEP if c["keep"] else DROP, family="DejaVu Sans")
+                    color=KEEP if c["keep"] else DROP, family="DejaVu Sans",
+                    parse_math=False)  # alt-text "$5 off $20" is not TeX
             y -= 0.075 * (text.count("\n") + 1) + 0.02
     fig.suptitle("CapFilt: web text and synthetic captions, kept (green) or dropped (red) by the filter",
                  fontsize=11)

@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from blipctl.config.interpolate import interpolate
 from blipctl.config.overrides import apply_overrides, did_you_mean, parse_override
 from blipctl.config.schema import (
     WORKFLOW,
@@ -121,6 +122,7 @@ def load_recipe(name: str, overrides: Sequence[str] = (), workflow: str | None =
         return keys_at(schema, data, p) if schema else set()
 
     apply_overrides(data, [parse_override(o) for o in overrides], known)
+    interpolate(data)
     if workflow and data.get(WORKFLOW) != workflow:
         raise ConfigError(f"{path}: this command runs `{workflow}`, but the recipe's "
                           f"`{WORKFLOW}` is `{data.get(WORKFLOW)}`")

@@ -8,6 +8,7 @@
         deepspeed/          under DeepSpeed: its ZeRO-partitioned optimizer state, per rank
         state.json          position (step, epoch, batch), learning rate, frozen parameters,
                             skipped items, model class, the text codec it trained with
+        vocab.txt           the codec's vocab file, when it has its own (state.json names it)
         config.yaml         the resolved recipe
 
 A checkpoint is written into a hidden temporary directory, every file fsynced, then renamed
@@ -33,6 +34,7 @@ import torch
 from blipctl.checkpoints.formats.blipctl_run import (
     FROZEN,
     PREFIX,
+    VOCAB,
     WEIGHTS,
     checkpoints,
     latest,
@@ -107,6 +109,9 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         flags = [n for n, p in model.named_parameters() if not p.requires_grad]
         codec = model.codec.metadata() if hasattr(model, "codec") else None
+        if codec and codec.get("vocab_file"):  # the checkpoint carries its tokenizer
+            shutil.copyfile(codec["vocab_file"], tmp / VOCAB)
+            codec = {**codec, "vocab_file": VOCAB}
         (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": flags,
                                                     "model": type(model).__name__, "codec": codec},
                                                    indent=1))

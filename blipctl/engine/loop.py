@@ -222,7 +222,7 @@ def build_parts(cfg: TrainConfig, world: World, resume: str | None = None) -> Pa
     (`init`, or the checkpoint it resumes from), `freeze`, the device and the module dtypes."""
     from blipctl.config.schema import instantiate
     from blipctl.data.loader import train_data
-    from blipctl.tasks.check import check_model
+    from blipctl.tasks.check import check_codec, check_model
 
     run_dir = Path(resume or cfg.output_dir)
     deterministic_kernels(cfg.deterministic)
@@ -232,6 +232,7 @@ def build_parts(cfg: TrainConfig, world: World, resume: str | None = None) -> Pa
     check_model(task, model)
     if cfg.codec is not None:
         model.codec = instantiate(cfg.codec)
+    check_codec(model)
     ckpt = checkpoint.latest(run_dir) if resume else None
     if cfg.init and ckpt is None:
         from blipctl.checkpoints.warm_start import warm_start

@@ -41,9 +41,10 @@ def med_base(image_width: int = 768) -> MEDConfig:
     return MEDConfig(image_width=image_width)
 
 
-def med_tiny(image_width: int = 128) -> MEDConfig:
-    return MEDConfig(width=128, depth=2, heads=2, mlp_width=256, max_positions=64,
-                     image_width=image_width, dropout=0.0)
+def med_tiny(image_width: int = 128, vocab_size: int = 30524) -> MEDConfig:
+    """vocab_size: token rows; the mini recipes use their corpus's own vocab (`vocab.txt`)."""
+    return MEDConfig(vocab_size=vocab_size, width=128, depth=2, heads=2, mlp_width=256,
+                     max_positions=64, image_width=image_width, dropout=0.0)
 
 
 def lm_head(text: MEDConfig) -> LMHead:
@@ -77,16 +78,17 @@ def blip_caption_large(image_size: int = 384, prompt: str = "a picture of ",
     return captioner(vit_large(image_size, ckpt_layers), med_base(1024), prompt)
 
 
-def blip_caption_tiny(image_size: int = 64, prompt: str = "a picture of ") -> BlipCaptioner:
-    return captioner(vit_tiny(image_size), med_tiny(128), prompt)
+def blip_caption_tiny(image_size: int = 64, prompt: str = "a picture of ",
+                      vocab_size: int = 30524) -> BlipCaptioner:
+    return captioner(vit_tiny(image_size), med_tiny(128, vocab_size), prompt)
 
 
 def blip_vqa_base(image_size: int = 480, ckpt_layers: int = 0) -> BlipVQA:
     return vqa(vit_base(image_size, ckpt_layers), med_base(768))
 
 
-def blip_vqa_tiny(image_size: int = 64) -> BlipVQA:
-    return vqa(vit_tiny(image_size), med_tiny(128))
+def blip_vqa_tiny(image_size: int = 64, vocab_size: int = 30524) -> BlipVQA:
+    return vqa(vit_tiny(image_size), med_tiny(128, vocab_size))
 
 
 def blip_retrieval_base(image_size: int = 384, embed_dim: int = 256, queue_size: int | None = None,
@@ -102,8 +104,8 @@ def blip_retrieval_large(image_size: int = 384, embed_dim: int = 256, queue_size
 
 
 def blip_retrieval_tiny(image_size: int = 64, embed_dim: int = 64, queue_size: int | None = None,
-                        momentum: float = 0.995) -> BlipRetrieval:
-    return retrieval(vit_tiny(image_size), med_tiny(128), embed_dim, queue_size, momentum)
+                        momentum: float = 0.995, vocab_size: int = 30524) -> BlipRetrieval:
+    return retrieval(vit_tiny(image_size), med_tiny(128, vocab_size), embed_dim, queue_size, momentum)
 
 
 def blip_pretrain_base(image_size: int = 224, queue_size: int = 57600, ckpt_layers: int = 0) -> BlipPretrain:
@@ -115,12 +117,12 @@ def blip_pretrain_large(image_size: int = 224, queue_size: int = 57600, ckpt_lay
 
 
 def blip_pretrain_tiny(image_size: int = 64, queue_size: int = 256, momentum: float = 0.995,
-                       init_std: float | None = None) -> BlipPretrain:
+                       init_std: float | None = None, vocab_size: int = 30524) -> BlipPretrain:
     """momentum: the momentum encoders' EMA; BLIP's 0.995 suits 100k+ steps, not a few hundred.
     init_std: draw every linear and embedding weight from N(0, init_std) (biases 0), in place
     of BERT's 0.02 and the layers' defaults; ITM leaves its plateau sooner from a larger
     init (recipes/README.md)."""
-    model = BlipPretrain(vit_tiny(image_size), med_tiny(128), 64, queue_size, momentum)
+    model = BlipPretrain(vit_tiny(image_size), med_tiny(128, vocab_size), 64, queue_size, momentum)
     if init_std is not None:
         model.apply(partial(bert_init, std=init_std))
         init_momentum(model)
@@ -131,5 +133,5 @@ def blip_nlvr_base(image_size: int = 384, ckpt_layers: int = 0) -> BlipNLVR:
     return BlipNLVR(vit_base(image_size, ckpt_layers, drop_path=0.1), med_base(768), merge_from=6)
 
 
-def blip_nlvr_tiny(image_size: int = 64) -> BlipNLVR:
-    return BlipNLVR(vit_tiny(image_size), med_tiny(128), merge_from=1)
+def blip_nlvr_tiny(image_size: int = 64, vocab_size: int = 30524) -> BlipNLVR:
+    return BlipNLVR(vit_tiny(image_size), med_tiny(128, vocab_size), merge_from=1)

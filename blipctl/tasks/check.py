@@ -14,3 +14,19 @@ def check_model(task: Any, model: Any, where: str = "recipe key `model`") -> Non
     needs = task.needs if isinstance(task.needs, tuple) else (task.needs,)
     for capability in needs:
         require(model, capability, f"{where} ({type(task).__name__})", views=False, error=ConfigError)
+
+
+def check_codec(model: Any, where: str = "recipe key `codec`") -> None:
+    """Raises a one-line ConfigError when the model's tokenizer has ids that its token
+    embeddings have no row for (a codec's vocab file and the model's `vocab_size` disagree)."""
+    from blipctl.models.layers import Embeddings
+
+    codec = getattr(model, "codec", None)
+    rows = [m.tok.num_embeddings for m in model.modules() if isinstance(m, Embeddings)]
+    if codec is None or not rows or not hasattr(codec, "tokenizer"):
+        return
+    ids = len(codec.tokenizer)
+    if ids > min(rows):
+        source = getattr(codec, "vocab_file", None) or "bert-base-uncased"
+        raise ConfigError(f"{where}: the tokenizer ({source}) has {ids} ids but the model's "
+                          f"vocab_size is {min(rows)}; make them agree")

@@ -161,12 +161,28 @@ def test_unreadable_image_is_reported_and_the_rest_bootstrapped(pretrained, corp
     assert len({a["image"] for a in ann}) == 5  # every readable image, all texts kept
 
 
-def test_output_shards_load_back_as_pretraining_data(boot, tmp_path):
+def test_output_shards_load_back_as_pretraining_data(boot, corpus, tmp_path):
     out, _ = boot
     r = run_cli("pretrain", "mini/pretrain", f"data.root={out}", 'data.train=["shards/{000000..000005}.tar"]',
+                f"codec.vocab_file={corpus[0] / 'vocab.txt'}",  # the source corpus's tokenizer
                 f"output_dir={tmp_path / 'pre'}", *TINY, "max_steps=3", "model.queue_size=32")
     assert r.returncode == 0, r.stderr
     logged = [json.loads(line) for line in (tmp_path / "pre" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in logged] == [1, 2, 3] and all(m["lm"] > 0 for m in logged)
 
 
+
+
+def test_grid_draws_dollar_signs_as_text(tmp_path):
+    """Web alt-text such as "$5 off $20" is not TeX: matplotlib would fail to parse it."""
+    from PIL import Image
+
+    from blipctl.capfilt.grid import draw_grid
+
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "a.jpg")
+    cands = [{"key": "0", "image": "a.jpg", "caption": "save $5 off orders over $20 | free", "source": "web",
+              "score": 0.2, "keep": False},
+             {"key": "0", "image": "a.jpg", "caption": "a $red circle", "source": "synthetic", "score": None,
+              "keep": True}]
+    path = draw_grid(tmp_path, cands, 1, tmp_path / "grid.png", root=tmp_path)
+    assert path.stat().st_size > 5_000

@@ -18,7 +18,9 @@ def test_a_finetune_from_transformers_weights_records_its_start_token(hf_retriev
     root, _ = corpus
     hf_dir, _ = hf_retrieval_dir
     assert load_model(str(hf_dir)).codec.grounded_start == "[CLS]"  # transformers' convention
-    common = ["finetune", "mini/retrieval", f"data.root={root}", f"init={hf_dir}", *TINY, "max_steps=1"]
+    # transformers' BERT vocab, not the mini corpus's own
+    common = ["finetune", "mini/retrieval", f"data.root={root}", f"init={hf_dir}", *TINY, "max_steps=1",
+              "model.vocab_size=30524", "codec=null"]
     r = run_cli(*common, f"output_dir={tmp_path / 'enc'}")
     assert r.returncode == 0, r.stderr
     assert _state(tmp_path / "enc")["codec"]["grounded_start"] == "[ENC]"  # BLIP's, by default

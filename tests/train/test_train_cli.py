@@ -44,6 +44,18 @@ def test_misspelt_override_is_refused_before_any_compute(tmp_path):
     assert not (tmp_path / "x").exists() and time.perf_counter() - t < 20
 
 
+@pytest.mark.parametrize("override, message", [
+    ("codec=null", "the tokenizer (bert-base-uncased) has 30524 ids but the model's vocab_size is 512"),
+    ("codec.vocab_file=/nonexistent/vocab.txt", "/nonexistent/vocab.txt: cannot read the vocab file"),
+])
+def test_a_codec_the_model_cannot_read_is_refused(corpus, tmp_path, override, message):
+    root, _ = corpus
+    r = run_cli("pretrain", "mini/pretrain", f"data.root={root}", f"output_dir={tmp_path / 'x'}", *TINY,
+                "max_steps=1", override)
+    assert r.returncode != 0 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
 def test_finetuned_captioner_starts_from_pretraining_and_captions(pretrained, corpus, tmp_path):
     root, _ = corpus
     out = tmp_path / "caption"

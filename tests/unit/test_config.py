@@ -154,3 +154,18 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
 def test_unknown_recipe_name_suggests():
     with pytest.raises(ConfigError, match=r"no recipe `mini/corpse`.*did you mean `mini/corpus`"):
         load_recipe("mini/corpse")
+
+
+def test_references_resolve_after_overrides(toy):
+    r = load_recipe(toy, ["decode.prompt=${output_dir}/x", "lr=${optim.lr}", "output_dir=/tmp/o"])
+    assert r.config.decode.prompt == "/tmp/o/x"  # the overridden value, formatted into the string
+    assert r.config.lr == 2e-5 and isinstance(r.config.lr, float)  # a whole reference keeps its type
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("${optim.momentum}", r"decode.prompt: \$\{optim.momentum\} names no key of the recipe"),
+    ("a ${decode.prompt}", r"decode.prompt: \$\{decode.prompt\} refers back to itself"),
+])
+def test_bad_references_name_the_key(toy, ref, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(toy, [f"decode.prompt={ref}"])

@@ -10,18 +10,21 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from blipctl.data.synth import language
 from blipctl.data.synth.corpus import generate, image_path, scene_of
 from blipctl.data.synth.scenes import BACKGROUNDS, COLOURS, SHAPES
 from blipctl.data.synth.spec import SynthSpec
+from blipctl.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "data.md"
 
 
 def _load(corpus_dir, name):
-    return json.loads((corpus_dir / name).read_text())
+    text = (corpus_dir / name).read_text()
+    return text.splitlines() if name.endswith(".txt") else json.loads(text)
 
 
 def _digest(root: Path) -> str:
@@ -185,3 +188,32 @@ def test_docs_list_every_file(corpus):
     for name, rx in patterns.items():
         if name != "config.yaml":  # written by the workflow, not by generate()
             assert any(rx.fullmatch(p) for p in written), f"{name} is documented, not written"
+
+
+def test_vocab_holds_the_bert_tokens_the_training_texts_use(corpus):
+    """vocab.txt: BERT's specials first, then BERT's tokens in BERT's order, padded to 510 lines;
+    every text of the corpus (test split included) tokenizes exactly as BERT tokenizes it."""
+    from blipctl.text.codecs import BlipText
+    from blipctl.text.tokenizer import read_vocab
+
+    root, _ = corpus
+    lines = _load(root, "vocab.txt")
+    assert len(lines) == 510 and lines[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    bert_ids = read_vocab()
+    real = [t for t in lines if not t.startswith("[unused")]
+    assert [bert_ids[t] for t in real] == sorted(bert_ids[t] for t in real)
+    assert {"circle", "##s", "a", "z", "##z", "7"} <= set(real) and "dog" not in real
+    ours, bert = BlipText(vocab_file=str(root / "vocab.txt")).tokenizer, BlipText().tokenizer
+    texts = [r["caption"] for r in _load(root, "web.json")]
+    texts += [c for r in _load(root, "caption_test.json") for c in r["caption"]]
+    texts += [q["question"] for q in _load(root, "vqa_test.json")]
+    assert all(ours.tokenize(t) == bert.tokenize(t) for t in texts)
+    assert "[UNK]" not in ours.tokenize("a dog chases IMG_9931.JPEG #42")  # characters cover the rest
+
+
+def test_vocab_size_too_small_is_a_config_error():
+    from blipctl.text.vocab import corpus_vocab
+
+    assert len(corpus_vocab(["a red circle"], 300)) == 298
+    with pytest.raises(ConfigError, match=r"vocab_size: the texts need \d+ ids, got 100"):
+        corpus_vocab(["a red circle"], 100)

@@ -209,6 +209,11 @@ def original_state(model) -> dict[str, torch.Tensor]:
 
 def save(model, out: str | Path) -> None:
     """Writes `{'model': state_dict}` with original BLIP key names (atomically)."""
+    vocab = getattr(getattr(model, "codec", None), "vocab_file", None)
+    if vocab:
+        raise BlipctlError(f"this model's tokenizer has its own vocab ({vocab}); original BLIP "
+                           "code tokenizes with bert-base-uncased's, so a .pth would be misread: "
+                           "--to hf carries the vocab")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

@@ -5,6 +5,7 @@
                             names stored once, the others listed as `aliases` in its metadata)
         frozen.json         frozen tensors stored by reference instead (`checkpoints.frozen`)
         state.json          position, frozen flags, model class, text codec
+        vocab.txt           the codec's vocab file, when it has its own
         config.yaml         the resolved recipe: it builds the model
         ...                 optimizer and RNG states (`engine.checkpoint` writes the directory)
 
@@ -26,6 +27,7 @@ from blipctl.errors import BlipctlError
 PREFIX = "step_"
 WEIGHTS = "model.safetensors"
 FROZEN = "frozen.json"
+VOCAB = "vocab.txt"  # a codec's own vocab file, copied into the checkpoint
 
 
 def detect(source: str) -> bool:
@@ -129,6 +131,8 @@ def load(source: str):
     state = load_weights(ckpt, model)
     codec = state.get("codec") or cfg.get("codec")  # runs before codecs were recorded: the model's own
     if codec:
+        if codec.get("vocab_file") == VOCAB and "codec" in state:  # the copy this checkpoint holds
+            codec = {**codec, "vocab_file": str(ckpt / VOCAB)}
         model.codec = instantiate(codec)
     return model.eval()
 

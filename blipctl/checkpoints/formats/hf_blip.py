@@ -44,6 +44,7 @@ ARCHITECTURES = {BlipCaptioner: "BlipForConditionalGeneration", BlipVQA: "BlipFo
 KEYS = {BlipCaptioner: CAPTION_KEYS, BlipVQA: VQA_KEYS, BlipRetrieval: RETRIEVAL_KEYS}
 CODEC_KEY = "blipctl_codec"  # config.json: the text convention the weights were trained with
 _CODEC = "blipctl.text.codecs.BlipText"
+VOCAB = "vocab.txt"  # a codec's own vocab file, written beside the weights
 
 
 def detect(source: str) -> bool:
@@ -100,10 +101,11 @@ def codec_of(cfg: dict, where: Path) -> BlipText:
     if node is None:
         return BlipText(grounded_start="[CLS]")
     start = node.get("grounded_start") if isinstance(node, dict) else None
-    if node.get("_component_") != _CODEC or start not in ("[ENC]", "[CLS]"):
+    vocab = node.get("vocab_file") if isinstance(node, dict) else None
+    if node.get("_component_") != _CODEC or start not in ("[ENC]", "[CLS]") or vocab not in (None, VOCAB):
         raise BlipctlError(f"{where / 'config.json'}: {CODEC_KEY} must be {{_component_: {_CODEC}, "
-                           f"grounded_start: '[ENC]' or '[CLS]'}}, got {node!r}")
-    return BlipText(grounded_start=start)
+                           f"grounded_start: '[ENC]' or '[CLS]'[, vocab_file: {VOCAB}]}}, got {node!r}")
+    return BlipText(grounded_start=start, vocab_file=vocab and str(where / VOCAB))
 
 
 def load_dir(directory: Path):
@@ -174,6 +176,9 @@ def hf_config(model):
         raise BlipctlError(f"transformers has no class for a {type(model).__name__}; blipctl writes "
                            f"{', '.join(f'{a} (a {t.__name__})' for t, a in ARCHITECTURES.items())}")
     v, t = model.visual.cfg, (model.text if isinstance(model, BlipRetrieval) else model.decoder).cfg
+    codec = getattr(model, "codec", None)
+    ids = dict(bos_token_id=codec.bos, sep_token_id=codec.eos, pad_token_id=codec.pad) \
+        if isinstance(codec, BlipText) else {}  # transformers' generate starts and stops on these
     extra = {"image_text_hidden_size": model.vision_proj.out_features} \
         if isinstance(model, BlipRetrieval) else {}
     cfg = BlipConfig(
@@ -184,13 +189,13 @@ def hf_config(model):
                          num_attention_heads=t.heads, intermediate_size=t.mlp_width,
                          max_position_embeddings=t.max_positions, encoder_hidden_size=v.width,
                          layer_norm_eps=t.eps, hidden_dropout_prob=t.dropout,
-                         attention_probs_dropout_prob=t.dropout, hidden_act="gelu"),
+                         attention_probs_dropout_prob=t.dropout, hidden_act="gelu", **ids),
         **extra,
     )
     cfg.architectures = [ARCHITECTURES[type(model)]]
-    codec = getattr(model, "codec", None)
     if isinstance(codec, BlipText):
-        setattr(cfg, CODEC_KEY, {"_component_": _CODEC, "grounded_start": codec.grounded_start})
+        own = {"vocab_file": VOCAB} if codec.vocab_file else {}
+        setattr(cfg, CODEC_KEY, {"_component_": _CODEC, "grounded_start": codec.grounded_start, **own})
     return cfg
 
 
@@ -214,3 +219,5 @@ def save(model, out: str | Path) -> None:
         processor.save_pretrained(tmp)
         for f in sorted(Path(tmp).iterdir()):
             write_bytes(out / f.name, f.read_bytes())
+    if model.codec.vocab_file:  # what `load` builds the codec from (transformers reads tokenizer.json)
+        write_bytes(out / VOCAB, Path(model.codec.vocab_file).read_bytes())

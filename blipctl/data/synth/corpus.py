@@ -15,6 +15,7 @@ from blipctl.data.synth.scenes import Scene, render, sample_scene
 from blipctl.data.synth.spec import SynthSpec
 from blipctl.errors import ConfigError
 from blipctl.files import write_tar, write_text
+from blipctl.text.vocab import corpus_vocab
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -78,6 +79,7 @@ def generate(spec: SynthSpec, out: str | Path,
     files["web_noise.json"] = len(noise)
 
     splits = _split(list(range(n_web, spec.images)), spec, rng)
+    train_texts = [r["caption"] for r in web]
     qid = 0
     for split, ids in splits.items():
         caps = {i: language.captions(scenes[i], rng, spec.captions_per_image) for i in ids}
@@ -92,6 +94,8 @@ def generate(spec: SynthSpec, out: str | Path,
             _write_json(out / f"caption_{split}_gt.json", gt)
             files[f"caption_{split}_gt.json"] = len(gt["annotations"])
         _write_json(out / f"caption_{split}.json", rows)
+        if split == "train":
+            train_texts += [r["caption"] for r in rows]
         files[f"caption_{split}.json"] = len(rows)
 
         vqa = []
@@ -101,6 +105,8 @@ def generate(spec: SynthSpec, out: str | Path,
                             "dataset": "vqa", **q})
                 qid += 1
         _write_json(out / f"vqa_{split}.json", vqa)
+        if split == "train":
+            train_texts += [t for q in vqa for t in (q["question"], *q["answer"])]
         files[f"vqa_{split}.json"] = len(vqa)
 
         nlvr = []
@@ -111,11 +117,16 @@ def generate(spec: SynthSpec, out: str | Path,
                 nlvr.append({"images": [image_path(i, n_web), image_path(j, n_web)],
                              "sentence": text, "label": "True" if label else "False"})
         _write_json(out / f"nlvr_{split}.json", nlvr)
+        if split == "train":
+            train_texts += [r["sentence"] for r in nlvr]
         files[f"nlvr_{split}.json"] = len(nlvr)
 
     answers = language.answer_space()
     _write_json(out / "answer_list.json", answers)
     files["answer_list.json"] = len(answers)
+    vocab = corpus_vocab(train_texts + answers, spec.vocab_size)
+    write_text(out / "vocab.txt", "".join(f"{t}\n" for t in vocab))
+    files["vocab.txt"] = len(vocab)
 
     shards = _write_shards(out, web, spec.shard_size)
     manifest = {

@@ -18,5 +18,6 @@ class SynthSpec:
     captions_per_image: int = 5  # paraphrases in the clean set
     questions_per_image: int = 3  # VQA questions per clean image
     nlvr_per_image: int = 1  # NLVR2 statements per clean image
+    vocab_size: int = 512  # ids in vocab.txt's tokenizer ([DEC] and [ENC] included)
     shard_size: int = 500  # web samples per webdataset shard
     workers: int = 2  # processes that draw images
