@@ -34,7 +34,6 @@ import torch
 from blipctl.checkpoints.formats.blipctl_run import (
     FROZEN,
     PREFIX,
-    VOCAB,
     WEIGHTS,
     checkpoints,
     latest,
@@ -108,10 +107,7 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.opti
         if optimizer is not None and engine is None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         flags = [n for n, p in model.named_parameters() if not p.requires_grad]
-        codec = model.codec.metadata() if hasattr(model, "codec") else None
-        if codec and codec.get("vocab_file"):  # the checkpoint carries its tokenizer
-            shutil.copyfile(codec["vocab_file"], tmp / VOCAB)
-            codec = {**codec, "vocab_file": VOCAB}
+        codec = model.codec.saved_in(tmp) if hasattr(model, "codec") else None  # with its vocab
         (tmp / "state.json").write_text(json.dumps({**state, "step": step, "frozen": flags,
                                                     "model": type(model).__name__, "codec": codec},
                                                    indent=1))

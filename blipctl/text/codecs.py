@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Literal
 
 Start = Literal["text", "grounded", "decoder"]
+VOCAB_NAME = "vocab.txt"  # a codec's own vocab file, as a checkpoint or an export holds a copy
 
 
 @lru_cache(maxsize=4)
@@ -107,4 +108,17 @@ class BlipText:
         out = {"_component_": "blipctl.text.codecs.BlipText", "grounded_start": self.grounded_start}
         if self.vocab_file:
             out["vocab_file"] = self.vocab_file
+        return out
+
+    def saved_in(self, directory) -> dict:
+        """Writes a copy of its own vocab file (if it has one) into `directory` as VOCAB_NAME;
+        returns the metadata that names that copy (resolved against the directory on load)."""
+        from pathlib import Path
+
+        from blipctl.files import write_bytes
+
+        out = self.metadata()
+        if self.vocab_file:
+            write_bytes(Path(directory) / VOCAB_NAME, Path(self.vocab_file).read_bytes())
+            out["vocab_file"] = VOCAB_NAME
         return out

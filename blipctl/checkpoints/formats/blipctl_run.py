@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from blipctl.errors import BlipctlError
+from blipctl.text.codecs import VOCAB_NAME
 
 PREFIX = "step_"
 WEIGHTS = "model.safetensors"
 FROZEN = "frozen.json"
-VOCAB = "vocab.txt"  # a codec's own vocab file, copied into the checkpoint
 
 
 def detect(source: str) -> bool:
@@ -131,8 +131,8 @@ def load(source: str):
     state = load_weights(ckpt, model)
     codec = state.get("codec") or cfg.get("codec")  # runs before codecs were recorded: the model's own
     if codec:
-        if codec.get("vocab_file") == VOCAB and "codec" in state:  # the copy this checkpoint holds
-            codec = {**codec, "vocab_file": str(ckpt / VOCAB)}
+        if codec.get("vocab_file") == VOCAB_NAME and "codec" in state:  # the copy this checkpoint holds
+            codec = {**codec, "vocab_file": str(ckpt / VOCAB_NAME)}
         model.codec = instantiate(codec)
     return model.eval()
 

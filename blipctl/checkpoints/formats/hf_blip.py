@@ -22,7 +22,7 @@ from blipctl.models import builders
 from blipctl.models.blip import BlipCaptioner, BlipRetrieval, BlipVQA
 from blipctl.models.med import MEDConfig
 from blipctl.models.vit import ViTConfig
-from blipctl.text.codecs import BlipText
+from blipctl.text.codecs import VOCAB_NAME, BlipText
 
 # transformers stores the tied vocab projection too; blipctl derives it from the embeddings
 _TIED_LM = ("", "", [Tied("decoder.embed.tok.weight", "text_decoder.cls.predictions.decoder.weight"),
@@ -44,7 +44,6 @@ ARCHITECTURES = {BlipCaptioner: "BlipForConditionalGeneration", BlipVQA: "BlipFo
 KEYS = {BlipCaptioner: CAPTION_KEYS, BlipVQA: VQA_KEYS, BlipRetrieval: RETRIEVAL_KEYS}
 CODEC_KEY = "blipctl_codec"  # config.json: the text convention the weights were trained with
 _CODEC = "blipctl.text.codecs.BlipText"
-VOCAB = "vocab.txt"  # a codec's own vocab file, written beside the weights
 
 
 def detect(source: str) -> bool:
@@ -102,10 +101,11 @@ def codec_of(cfg: dict, where: Path) -> BlipText:
         return BlipText(grounded_start="[CLS]")
     start = node.get("grounded_start") if isinstance(node, dict) else None
     vocab = node.get("vocab_file") if isinstance(node, dict) else None
-    if node.get("_component_") != _CODEC or start not in ("[ENC]", "[CLS]") or vocab not in (None, VOCAB):
+    if (node.get("_component_") != _CODEC or start not in ("[ENC]", "[CLS]")
+            or vocab not in (None, VOCAB_NAME)):
         raise BlipctlError(f"{where / 'config.json'}: {CODEC_KEY} must be {{_component_: {_CODEC}, "
-                           f"grounded_start: '[ENC]' or '[CLS]'[, vocab_file: {VOCAB}]}}, got {node!r}")
-    return BlipText(grounded_start=start, vocab_file=vocab and str(where / VOCAB))
+                           f"grounded_start: '[ENC]' or '[CLS]'[, vocab_file: {VOCAB_NAME}]}}, got {node!r}")
+    return BlipText(grounded_start=start, vocab_file=vocab and str(where / VOCAB_NAME))
 
 
 def load_dir(directory: Path):
@@ -194,7 +194,7 @@ def hf_config(model):
     )
     cfg.architectures = [ARCHITECTURES[type(model)]]
     if isinstance(codec, BlipText):
-        own = {"vocab_file": VOCAB} if codec.vocab_file else {}
+        own = {"vocab_file": VOCAB_NAME} if codec.vocab_file else {}  # the copy `save` writes
         setattr(cfg, CODEC_KEY, {"_component_": _CODEC, "grounded_start": codec.grounded_start, **own})
     return cfg
 
@@ -219,5 +219,4 @@ def save(model, out: str | Path) -> None:
         processor.save_pretrained(tmp)
         for f in sorted(Path(tmp).iterdir()):
             write_bytes(out / f.name, f.read_bytes())
-    if model.codec.vocab_file:  # what `load` builds the codec from (transformers reads tokenizer.json)
-        write_bytes(out / VOCAB, Path(model.codec.vocab_file).read_bytes())
+    model.codec.saved_in(out)  # its own vocab, which `load` reads (transformers reads tokenizer.json)
