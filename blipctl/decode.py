@@ -10,7 +10,7 @@ extends the cache, and returns the next-token logits (N, V). The cache must offe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -29,6 +29,8 @@ class DecodeConfig:
     repetition_penalty: float = 1.0  # BLIP uses 1.1 when sampling
     length_penalty: float = 1.0
     seed: int = 0
+    max_new_tokens: int | None = None  # set: replaces max_length, counting generated tokens only
+    min_new_tokens: int | None = None  # set: replaces min_length, counting generated tokens only
 
 
 def _penalise(scores: torch.Tensor, seen: torch.Tensor, cfg: DecodeConfig, eos: int) -> torch.Tensor:
@@ -78,10 +80,17 @@ def _sample_top_p(logits: torch.Tensor, top_p: float, temperature: float, gen: t
 @torch.no_grad()
 def generate(step: Step, cache: Any, prompt: torch.Tensor, cfg: DecodeConfig, eos: int,
              pad: int) -> torch.Tensor:
-    """prompt: (B, P) ids shared by no padding -> (B, L) ids, prompt included, padded with `pad`.
+    """prompt: (B, P) ids, left-padded if their lengths differ (the step function masks the
+    padding) -> (B, L) ids, prompt included, padded with `pad`. Lengths count the whole prompt,
+    padding included, as transformers counts them.
 
     For beam search the cache must expect B * num_beams rows, ordered (image, beam).
     """
+    P = prompt.shape[1]
+    if cfg.max_new_tokens is not None or cfg.min_new_tokens is not None:
+        cfg = replace(cfg, max_new_tokens=None, min_new_tokens=None,
+                      max_length=cfg.max_length if cfg.max_new_tokens is None else P + cfg.max_new_tokens,
+                      min_length=cfg.min_length if cfg.min_new_tokens is None else P + cfg.min_new_tokens)
     if cfg.top_p > 0 or cfg.num_beams == 1:
         return _sample_or_greedy(step, cache, prompt, cfg, eos, pad)
     return _beam_search(step, cache, prompt, cfg, eos, pad)

@@ -52,7 +52,7 @@ complete -c blipctl -n '__blipctl_at "caption"' -l top-p -r -d 'Nucleus sampling
 complete -c blipctl -n '__blipctl_at "caption"' -l temperature -r -d 'Sampling temperature'
 complete -c blipctl -n '__blipctl_at "caption"' -l repetition-penalty -r -d 'Penalty for repeated tokens (BLIP samples with 1.1)'
 complete -c blipctl -n '__blipctl_at "caption"' -l seed -r -d 'Seed for sampling'
-complete -c blipctl -n '__blipctl_at "caption"' -l prompt -r -d 'Text the caption continues'
+complete -c blipctl -n '__blipctl_at "caption"' -l prompt -r -d 'Text the caption continues (default: the model\'s own, \'a picture of \' for BLIP, none for BLIP-2)'
 complete -c blipctl -n '__blipctl_at "caption"' -l batch-size -s b -r -d 'Images per batch'
 complete -c blipctl -n '__blipctl_at "caption"' -l dtype -r -a 'fp32 bf16' -d 'Weights and activations'
 complete -c blipctl -n '__blipctl_at "caption"' -l device -r -d 'cpu, cuda or cuda:N'

@@ -3,7 +3,7 @@ Rules as `checkpoints.keymap` reads them: (ours, theirs) renames, (None, theirs)
 
 from __future__ import annotations
 
-from blipctl.checkpoints.transforms import pos_embed
+from blipctl.checkpoints.transforms import eva_qkv_bias, pos_embed
 
 # MED text transformer (ours) <-> BERT names, used by transformers' BLIP and by original BLIP.
 BERT = [
@@ -74,4 +74,19 @@ QFORMER_HF = [("ln.{w}", "layernorm.{w}")] + [
                            ("mlp", "intermediate", "output"))
     for o, t in (("fc1.{w}", f"{fc1}.dense.{{w}}"), ("fc2.{w}", f"{fc2}.dense.{{w}}"),
                  ("ln.{w}", f"{fc2}.LayerNorm.{{w}}"))
+]
+
+# EVA ViT (ours: timm's Eva in models/eva.py) <-> transformers' Blip2VisionModel, whose fused
+# qkv bias is EVA's (q_bias, 0, v_bias). `post_layernorm` is BLIP-2's ln_vision, held apart.
+EVA_HF = [
+    ("cls_token", "embeddings.class_embedding"),
+    ("patch_embed.proj.{w}", "embeddings.patch_embedding.{w}"),
+    pos_embed("pos_embed", "embeddings.position_embedding"),
+    ("blocks.{i}.norm1.{w}", "encoder.layers.{i}.layer_norm1.{w}"),
+    ("blocks.{i}.attn.qkv.weight", "encoder.layers.{i}.self_attn.qkv.weight"),
+    eva_qkv_bias("blocks.{i}.attn.q_bias", "blocks.{i}.attn.v_bias", "encoder.layers.{i}.self_attn.qkv.bias"),
+    ("blocks.{i}.attn.proj.{w}", "encoder.layers.{i}.self_attn.projection.{w}"),
+    ("blocks.{i}.norm2.{w}", "encoder.layers.{i}.layer_norm2.{w}"),
+    ("blocks.{i}.mlp.fc1.{w}", "encoder.layers.{i}.mlp.fc1.{w}"),
+    ("blocks.{i}.mlp.fc2.{w}", "encoder.layers.{i}.mlp.fc2.{w}"),
 ]

@@ -51,3 +51,13 @@ def qkv_bias(ours: str, q: str, v: str) -> Transform:
     fused qkv bias `(q, zeros, v)`, e.g. `qkv_bias("blocks.{i}.attn.qkv.bias",
     "blocks.{i}.attn.q_bias", "blocks.{i}.attn.v_bias")`."""
     return Transform((ours,), (q, v), to_ours=fuse_qkv_bias, to_theirs=split_qkv_bias)
+
+
+def _split_bias(tensors: list[torch.Tensor], like=None) -> list[torch.Tensor]:
+    return split_qkv_bias(tensors)
+
+
+def eva_qkv_bias(q: str, v: str, fused: str) -> Transform:
+    """The other direction: ours are EVA's `q_bias` and `v_bias` (timm's Eva), theirs one fused
+    qkv bias `(q, zeros, v)` (transformers' Blip2VisionModel); a non-zero key part is refused."""
+    return Transform((q, v), (fused,), to_ours=_split_bias, to_theirs=fuse_qkv_bias)

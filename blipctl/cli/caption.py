@@ -34,7 +34,8 @@ def caption(
     repetition_penalty: float = typer.Option(1.0, "--repetition-penalty",
                                              help="Penalty for repeated tokens (BLIP samples with 1.1)."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling."),
-    prompt: str = typer.Option("a picture of ", "--prompt", help="Text the caption continues."),
+    prompt: str | None = typer.Option(None, "--prompt", help="Text the caption continues (default: the "
+                                      "model's own, 'a picture of ' for BLIP, none for BLIP-2)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per batch."),
     dtype: DType = typer.Option(DType.fp32, "--dtype", help="Weights and activations."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),

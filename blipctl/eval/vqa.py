@@ -14,7 +14,7 @@ from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
 from blipctl.eval.vqa_metric import vqa_accuracy
-from blipctl.models.protocols import Answerer
+from blipctl.models.protocols import Answerer, AnswerRanker, require
 
 
 def score(answers: dict, questions_path: str, partial: bool = False) -> dict:
@@ -68,6 +68,7 @@ class VQAEval:
                 raise BlipctlError("recipe key `data.answer_list`: rank mode needs an answer list "
                                    "(or set task.mode=generate)")
             answer_list = json.loads(Path(data.root, data.answer_list).read_text(encoding="utf-8"))
+            model = require(model, AnswerRanker, "recipe key `task.mode` rank")
         ranked = model.candidates(answer_list, device) if answer_list else None
         records = vqa_records(f"{data.root}/{data.annotations}", data.root)
         size = data.image_size or model.image_size

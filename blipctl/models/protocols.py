@@ -40,6 +40,8 @@ class ImageTextModel(Protocol):
 class Captioner(ImageTextModel, Protocol):
     """caption images"""
 
+    prompt: str  # what a caption continues unless the caller gives another
+
     def caption(self, images: torch.Tensor, prompt: str, cfg: DecodeConfig,
                 per_image: int = 1) -> list[str]: ...
 
@@ -49,6 +51,11 @@ class Answerer(ImageTextModel, Protocol):
     """answer questions about images"""
 
     def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]: ...
+
+
+@runtime_checkable
+class AnswerRanker(Answerer, Protocol):
+    """rank a list of candidate answers"""
 
     def candidates(self, answers: list[str], device: torch.device) -> Any: ...
 

@@ -36,7 +36,8 @@ class QFormerConfig:
     vision_width: int = 1408  # EVA ViT-g; 1024 for CLIP ViT-L
     queries: int = 32
     cross_every: int = 2  # cross-attention in layers 0, k, 2k, ...
-    text_ffn: bool = True  # False: a query-only Q-Former (transformers' BLIP-2 generation models)
+    text_ffn: bool = True  # False: a query-only Q-Former, no text embeddings or text FFN
+    # (BLIP-2's generation models, as LAVIS and transformers keep them)
     eps: float = 1e-12
     dropout: float = 0.1
 
@@ -76,8 +77,8 @@ class QFormer(nn.Module):
     def __init__(self, cfg: QFormerConfig):
         super().__init__()
         self.cfg = cfg
-        self.tok = nn.Embedding(cfg.vocab_size, cfg.width, padding_idx=0)
-        self.pos = nn.Embedding(cfg.max_positions, cfg.width)
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.width, padding_idx=0) if cfg.text_ffn else None
+        self.pos = nn.Embedding(cfg.max_positions, cfg.width) if cfg.text_ffn else None
         self.ln = nn.LayerNorm(cfg.width, eps=cfg.eps)
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(QFormerLayer(cfg, cross=i % cfg.cross_every == 0)

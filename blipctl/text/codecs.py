@@ -122,3 +122,37 @@ class BlipText:
             write_bytes(Path(directory) / VOCAB_NAME, Path(self.vocab_file).read_bytes())
             out["vocab_file"] = VOCAB_NAME
         return out
+
+
+@lru_cache(maxsize=4)
+def _lm_tokenizer(directory: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(directory)
+
+
+@dataclass
+class LMText:
+    """A frozen language model's own tokenizer (BLIP-2's OPT, Flan-T5, Vicuna), read with
+    transformers from `tokenizer_dir`: prompts in, generated text out."""
+
+    tokenizer_dir: str
+
+    @property
+    def tokenizer(self):
+        return _lm_tokenizer(self.tokenizer_dir)
+
+    def prompts(self, texts: list[str], left: bool, device=None):
+        """(B, P) ids and mask of `texts` as the tokenizer writes them (OPT adds its BOS, T5 its
+        EOS), padded on the left for a decoder-only model (`left`), else on the right."""
+        enc = self.tokenizer(texts, padding=True, padding_side="left" if left else "right",
+                             return_tensors="pt")
+        return enc.input_ids.to(device), enc.attention_mask.to(device)
+
+    def decode(self, ids) -> list[str]:
+        """(B, L) ids -> texts, special tokens dropped, whitespace stripped."""
+        rows = ids.tolist() if hasattr(ids, "tolist") else ids
+        return [t.strip() for t in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
+
+    def metadata(self) -> dict:
+        return {"_component_": "blipctl.text.codecs.LMText", "tokenizer_dir": self.tokenizer_dir}

@@ -13,7 +13,7 @@ from blipctl.errors import BlipctlError
 @dataclass
 class CaptionJob:
     model: str = "Salesforce/blip-image-captioning-base"
-    prompt: str = "a picture of "
+    prompt: str | None = None  # None: the model's own (`model.prompt`)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     batch_size: int = 8
     dtype: str = "fp32"  # fp32 | bf16
@@ -63,7 +63,8 @@ def caption(paths: list[str], job: CaptionJob,
         advance(len(bad))
         if not good:
             continue
-        for it, text in zip(good, model.caption(images, job.prompt, job.decode), strict=True):
+        prompt = model.prompt if job.prompt is None else job.prompt
+        for it, text in zip(good, model.caption(images, prompt, job.decode), strict=True):
             yield Result(it["image"], text=text)
         advance(len(good))
 
@@ -89,10 +90,11 @@ def vqa(items: list[dict], job: VQAJob,
         advance: Callable[[int], None] = lambda n: None) -> Iterator[Result]:
     """Answers {"image", "question"} items: generated, or ranked from `job.answers`."""
     from blipctl.checkpoints.load import load_model
-    from blipctl.models.protocols import Answerer, require
+    from blipctl.models.protocols import Answerer, AnswerRanker, require
 
     dtype, device = torch_setup(job.dtype, job.device)
-    model = require(load_model(job.model), Answerer, f"--model {job.model}").to(device=device, dtype=dtype)
+    needs = AnswerRanker if job.answers else Answerer
+    model = require(load_model(job.model), needs, f"--model {job.model}").to(device=device, dtype=dtype)
     ranked = model.candidates(job.answers, device) if job.answers else None
     for start in range(0, len(items), job.batch_size):
         good, images, bad = _load_batch(items[start:start + job.batch_size], model.image_size,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from blipctl.checkpoints.formats import hf_blip2
+from blipctl.checkpoints.formats.hf_common import need_gelu, read_state
 from blipctl.checkpoints.keymap import KeyMap, Tied
 from blipctl.checkpoints.names import BERT, LM_HEAD, VIT_HF
 from blipctl.errors import BlipctlError
@@ -54,7 +56,7 @@ def detect(source: str) -> bool:
 
 def vit_config(v: dict) -> ViTConfig:
     """Our ViT config from transformers' `vision_config` (never from defaults)."""
-    _need_gelu(v, "vision_config")
+    need_gelu(v, "vision_config")
     return ViTConfig(image_size=v["image_size"], patch_size=v["patch_size"], width=v["hidden_size"],
                      depth=v["num_hidden_layers"], heads=v["num_attention_heads"],
                      mlp_ratio=v["intermediate_size"] / v["hidden_size"], eps=v["layer_norm_eps"])
@@ -62,36 +64,11 @@ def vit_config(v: dict) -> ViTConfig:
 
 def med_config(t: dict) -> MEDConfig:
     """Our MED config from transformers' `text_config`."""
-    _need_gelu(t, "text_config")
+    need_gelu(t, "text_config")
     return MEDConfig(vocab_size=t["vocab_size"], width=t["hidden_size"], depth=t["num_hidden_layers"],
                      heads=t["num_attention_heads"], mlp_width=t["intermediate_size"],
                      max_positions=t["max_position_embeddings"], image_width=t["encoder_hidden_size"],
                      eps=t["layer_norm_eps"], dropout=t.get("hidden_dropout_prob", 0.0))
-
-
-def _need_gelu(section: dict, name: str) -> None:
-    if section.get("hidden_act", "gelu") != "gelu":
-        raise BlipctlError(f"config.json {name}.hidden_act: blipctl supports gelu, "
-                           f"got {section['hidden_act']!r}")
-
-
-def read_state(directory: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of a save_pretrained directory, from safetensors (or a weights-only .bin)."""
-    from safetensors.torch import load_file
-
-    files = sorted(directory.glob("*.safetensors"))
-    if files:
-        state = {}
-        for f in files:
-            state.update(load_file(f))
-        return state
-    bins = sorted(directory.glob("pytorch_model*.bin"))
-    if not bins:
-        raise BlipctlError(f"{directory}: no *.safetensors or pytorch_model.bin weights")
-    state = {}
-    for f in bins:
-        state.update(torch.load(f, map_location="cpu", weights_only=True))
-    return state
 
 
 def codec_of(cfg: dict, where: Path) -> BlipText:
@@ -111,6 +88,8 @@ def codec_of(cfg: dict, where: Path) -> BlipText:
 def load_dir(directory: Path):
     """The task model a save_pretrained directory holds, in eval mode."""
     cfg = json.loads((directory / "config.json").read_text())
+    if hf_blip2.holds(cfg):
+        return hf_blip2.load_dir(directory, cfg, read_state(directory))
     arch = (cfg.get("architectures") or ["?"])[0]
     task = next((t for t, a in ARCHITECTURES.items() if a == arch), None)
     if task is None:

@@ -1,0 +1,117 @@
+"""transformers' BLIP-2 format: `Blip2ForConditionalGeneration` directories (OPT or Flan-T5).
+
+The LM's weights keep transformers' names under `language_model.` and load into the LM that
+transformers builds from `text_config`; everything else maps through `EVA_HF` / `QFORMER_HF`.
+New-style checkpoints mark `image_token_index`: transformers writes the 32 projected queries
+over that many image tokens in `input_ids`; blipctl puts the same queries before the text,
+which is the same sequence to the LM (legacy checkpoints, with no image token, prepend too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from blipctl.checkpoints.formats.hf_common import need_gelu
+from blipctl.checkpoints.keymap import KeyMap
+from blipctl.checkpoints.names import EVA_HF, QFORMER_HF
+from blipctl.errors import BlipctlError
+from blipctl.models.blip2 import Blip2Generator
+from blipctl.models.eva import EvaConfig, EvaViT
+from blipctl.models.llm import FrozenLM
+from blipctl.models.qformer import QFormer, QFormerConfig
+from blipctl.text.codecs import LMText
+
+ARCHITECTURE = "Blip2ForConditionalGeneration"
+LM_PREFIX = "language_model."
+GENERATOR_KEYS = KeyMap([("visual.module.eva.", "vision_model.", EVA_HF),
+                         ("ln_vision.", "vision_model.post_layernorm.", [("{w}", "{w}")]),
+                         ("qformer.", "qformer.", QFORMER_HF),
+                         ("", "", [("qformer.query_tokens", "query_tokens"),
+                                   ("proj.{w}", "language_projection.{w}")])])
+
+
+def holds(cfg: dict) -> bool:
+    """Whether a config.json describes a BLIP-2 model."""
+    return cfg.get("model_type") == "blip-2"
+
+
+def eva_config(v: dict) -> EvaConfig:
+    """Our EVA config from transformers' `vision_config` (transformers' defaults where the
+    Hub's config.json leaves a value out, as it does for most of EVA ViT-g's)."""
+    need_gelu(v, "vision_config")
+    return EvaConfig(image_size=v.get("image_size", 224), patch_size=v.get("patch_size", 14),
+                     width=v.get("hidden_size", 1408), depth=v.get("num_hidden_layers", 39),
+                     heads=v.get("num_attention_heads", 16), mlp_width=v.get("intermediate_size", 6144),
+                     eps=v.get("layer_norm_eps", 1e-6))
+
+
+def qformer_config(q: dict, vision_width: int, queries: int) -> QFormerConfig:
+    need_gelu(q, "qformer_config")
+    return QFormerConfig(vocab_size=q.get("vocab_size", 30522), width=q.get("hidden_size", 768),
+                         depth=q.get("num_hidden_layers", 12), heads=q.get("num_attention_heads", 12),
+                         mlp_width=q.get("intermediate_size", 3072),
+                         max_positions=q.get("max_position_embeddings", 512), vision_width=vision_width,
+                         queries=queries, cross_every=q.get("cross_attention_frequency", 2),
+                         text_ffn=bool(q.get("use_qformer_text_input", False)),
+                         eps=q.get("layer_norm_eps", 1e-12), dropout=0.0)
+
+
+def build(cfg: dict) -> Blip2Generator:
+    """An untrained Blip2Generator shaped as config.json says; the LM from transformers."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    eva = eva_config(cfg.get("vision_config", {}))
+    qf = qformer_config(cfg.get("qformer_config", {}), eva.width, cfg.get("num_query_tokens", 32))
+    text = dict(cfg.get("text_config") or {"model_type": "opt"})
+    text_cfg = AutoConfig.for_model(text.pop("model_type", "opt"), **text)
+    auto = AutoModelForSeq2SeqLM if text_cfg.is_encoder_decoder else AutoModelForCausalLM
+    lm = auto.from_config(text_cfg)
+    return Blip2Generator(EvaViT(eva), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
+                          torch.nn.Linear(qf.width, text_cfg.hidden_size if hasattr(text_cfg, "hidden_size")
+                                          else text_cfg.d_model), FrozenLM(lm))
+
+
+def load_dir(directory: Path, cfg: dict, state: dict[str, torch.Tensor]) -> Blip2Generator:
+    """The Blip2ForConditionalGeneration of a save_pretrained directory, in eval mode."""
+    arch = (cfg.get("architectures") or [ARCHITECTURE])[0]
+    if arch != ARCHITECTURE:
+        raise BlipctlError(f"{directory}: blipctl reads BLIP-2 as {ARCHITECTURE}; "
+                           f"this checkpoint is a {arch}")
+    model = build(cfg)
+    lm_state = {k[len(LM_PREFIX):]: v for k, v in state.items() if k.startswith(LM_PREFIX)}
+    rest = {k: v for k, v in state.items() if not k.startswith(LM_PREFIX)}
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
+    converted = GENERATOR_KEYS.to_ours(rest, str(directory), like=ours)
+    missing = sorted(set(ours) - set(converted))
+    if missing:
+        more = f" and {len(missing) - 1} more tensors" if len(missing) > 1 else ""
+        raise BlipctlError(f"{directory}: the checkpoint lacks {missing[0]}{more}")
+    model.load_state_dict(converted, strict=False)
+    _load_lm(model.llm.lm, lm_state, directory)
+    model.codec = LMText(str(directory))
+    return model.eval()
+
+
+def _load_lm(lm: torch.nn.Module, state: dict[str, torch.Tensor], directory: Path) -> None:
+    """Loads the LM's own weights; only keys transformers ties to another may be absent."""
+    result = lm.load_state_dict(state, strict=False)
+    tied = set(_tied_keys(lm))
+    missing = [k for k in result.missing_keys if k not in tied]
+    if missing or result.unexpected_keys:
+        what = f"lacks language_model.{missing[0]}" if missing else \
+            f"has unexpected language_model.{result.unexpected_keys[0]}"
+        raise BlipctlError(f"{directory}: the checkpoint {what}")
+    lm.tie_weights()
+
+
+def _tied_keys(lm: torch.nn.Module) -> list[str]:
+    """Parameter names that share storage with an earlier one (tied embeddings and heads)."""
+    seen, tied = {}, []
+    for name, p in lm.named_parameters(remove_duplicate=False):
+        if p.data_ptr() in seen:
+            tied.append(name)
+        else:
+            seen[p.data_ptr()] = name
+    return tied

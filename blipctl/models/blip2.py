@@ -1,0 +1,115 @@
+"""BLIP-2 task models: a frozen image encoder, BLIP-2's `ln_vision`, the Q-Former whose 32
+queries read the image, and (for generation) a projection of the queries into a frozen
+language model's input space, where they are a soft prompt before the text.
+
+    images (B, 3, S, S) -> visual -> (B, N, Dv) -> ln_vision -> Q-Former queries (B, Q, D)
+      -> proj -> (B, Q, D_lm) -> [prefix; prompt] -> frozen LM -> text
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from blipctl.decode import DecodeConfig, generate
+from blipctl.models.eva import Frozen
+from blipctl.models.llm import FrozenLM
+from blipctl.models.qformer import QFormer
+
+
+class Blip2Generator(nn.Module):
+    """BLIP-2 with OPT (decoder-only) or Flan-T5 (encoder-decoder): captions and answers.
+    The vision tower and the LM are frozen; ln_vision, the Q-Former and `proj` train."""
+
+    VQA_PROMPT = "Question: {} Short answer:"  # BLIP-2's zero-shot VQA prompt
+
+    def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm, qformer: QFormer, proj: nn.Linear,
+                 llm: FrozenLM):
+        super().__init__()
+        self.visual = visual if isinstance(visual, Frozen) else Frozen(visual)
+        self.ln_vision = ln_vision
+        self.qformer = qformer
+        self.proj = proj
+        self.llm = llm
+        self.codec = None  # an LMText, attached by the loader
+        self.prompt = ""  # BLIP-2 captions with no prompt
+
+    @property
+    def image_size(self) -> int:
+        return self.visual.module.image_size
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, N, Dv) tokens after ln_vision (fp32, whatever the tower holds)."""
+        return self.ln_vision(self.visual(images).float())
+
+    def queries(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, N, Dv) image tokens -> (B, Q, D) query outputs of the Q-Former."""
+        return self.qformer(image=image)
+
+    def prefix(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, Q, D_lm): the soft prompt, in the LM's dtype."""
+        return self.proj(self.queries(self.encode_image(images))).to(self.llm.dtype)
+
+    def logits(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None,
+               decoder_ids: torch.Tensor | None = None,
+               decoder_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder-only: (B, Q + T, V) over [prefix; ids]. Encoder-decoder: (B, T', V) over
+        `decoder_ids`, with [prefix; ids] encoded."""
+        return self.llm.logits(self.prefix(images), ids, mask, decoder_ids, decoder_mask)
+
+    @torch.no_grad()
+    def generate(self, images: torch.Tensor, prompts: list[str], cfg: DecodeConfig,
+                 per_image: int = 1) -> list[str]:
+        """images (B, 3, S, S) and one prompt per image -> B * per_image texts (image-major),
+        the generated tokens only."""
+        return self.codec.decode(self.generate_ids(images, prompts, cfg, per_image))
+
+    @torch.no_grad()
+    def generate_ids(self, images: torch.Tensor, prompts: list[str], cfg: DecodeConfig,
+                     per_image: int = 1) -> torch.Tensor:
+        """(B * per_image, L) generated ids, padded after the end token. Decoder-only models
+        continue the prompt (left-padded, after the prefix); encoder-decoder models encode
+        [prefix; prompt] and decode from their start token, which is not returned."""
+        c, lm = self.codec, self.llm
+        prefix = self.prefix(images)
+        ids, mask = c.prompts(prompts, left=not lm.encoder_decoder, device=images.device)
+        rows = per_image * (1 if cfg.top_p > 0 or cfg.num_beams == 1 else cfg.num_beams)
+        if per_image > 1:
+            ids, mask = ids.repeat_interleave(per_image, 0), mask.repeat_interleave(per_image, 0)
+        prefix = prefix.repeat_interleave(rows, 0)
+        beams = rows // per_image
+        if lm.encoder_decoder:
+            cache = lm.start(prefix, ids.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0))
+            start = torch.full((ids.shape[0], 1), lm.decoder_start, dtype=torch.long, device=ids.device)
+            return generate(lm.step, cache, start, cfg, self.eos, self.pad)[:, 1:]
+        cache = lm.start(prefix, prompt_mask=mask.repeat_interleave(beams, 0))
+        return generate(lm.step, cache, ids, cfg, self.eos, self.pad)[:, ids.shape[1]:]
+
+    @property
+    def eos(self) -> int:
+        eos = self.llm.lm.generation_config.eos_token_id
+        if eos is None:
+            eos = self.llm.lm.config.eos_token_id
+        return eos[0] if isinstance(eos, list) else eos
+
+    @property
+    def pad(self) -> int:
+        pad = self.llm.lm.config.pad_token_id
+        return self.eos if pad is None else pad
+
+    def caption(self, images: torch.Tensor, prompt: str, cfg: DecodeConfig,
+                per_image: int = 1) -> list[str]:
+        """(B, 3, S, S) -> B * per_image captions; `prompt` (may be empty) is text the caption
+        follows, not part of it."""
+        return self.generate(images, [prompt] * images.shape[0], cfg, per_image)
+
+    def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]:
+        """Zero-shot VQA as BLIP-2 does it: "Question: {q} Short answer:" and the tokens the LM
+        writes after it. An answer's `max_length`/`min_length` count its own tokens (BLIP-2's
+        max_len 10, min_len 1), unless `max_new_tokens`/`min_new_tokens` are set."""
+        most, fewest = cfg.max_new_tokens, cfg.min_new_tokens
+        cfg = replace(cfg, max_new_tokens=cfg.max_length if most is None else most,
+                      min_new_tokens=cfg.min_length if fewest is None else fewest)
+        return self.generate(images, [self.VQA_PROMPT.format(q) for q in questions], cfg)

@@ -1,0 +1,135 @@
+"""Tiny BLIP-2 checkpoints that transformers itself saves, with LM tokenizers trained here on
+the synthetic corpus's language (nothing is downloaded). Sizes follow transformers' own
+BLIP-2 tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+TEXT_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # OPT's ids 0-3: bos 0 unused, pad 1, eos 2
+IMAGE_TOKEN = "<image>"
+N_QUERY = 10
+
+
+def corpus_texts(n: int = 400) -> list[str]:
+    """Captions, alt-texts and VQA prompts of synthetic scenes, for training tokenizers."""
+    from blipctl.data.synth import language
+    from blipctl.data.synth.scenes import sample_scene
+
+    rng = random.Random(0)
+    out = []
+    for _ in range(n):
+        scene = sample_scene(rng)
+        out += language.captions(scene, rng, 2) + [language.web_text(scene, rng)]
+        out.append(f"Question: what colour is the {rng.choice(('circle', 'star'))}? Short answer: red")
+    return out
+
+
+def opt_tokenizer(out: Path):
+    """A byte-level BPE tokenizer shaped like OPT's (</s> starts every text), saved in the
+    transformers format; returns it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus_texts(), trainers.BpeTrainer(
+        vocab_size=300, special_tokens=TEXT_SPECIALS + [IMAGE_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.post_processor = processors.TemplateProcessing(single="</s> $A", special_tokens=[("</s>", 2)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="</s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>",
+                                   extra_special_tokens={"image_token": IMAGE_TOKEN})
+    fast.save_pretrained(out)
+    return fast
+
+
+def t5_tokenizer(out: Path):
+    """A unigram tokenizer shaped like T5's (</s> ends every text; pad 0, eos 1, unk 2), saved in
+    the transformers format; returns it."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(corpus_texts(), trainers.UnigramTrainer(
+        vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>", IMAGE_TOKEN], unk_token="<unk>"))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>", extra_special_tokens={"image_token": IMAGE_TOKEN})
+    fast.save_pretrained(out)
+    return fast
+
+
+def reinit(model: torch.nn.Module, seed: int, std: float) -> None:
+    """Every weight redrawn N(0, std), LayerNorm weights around 1: default inits make every
+    image look alike and decoders repeat one token."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ("norm" in name.lower() or "layer_norm" in name) and name.endswith("weight"):
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(std * torch.randn(p.shape, generator=g))
+
+
+def zero_key_bias(model: torch.nn.Module) -> None:
+    """EVA has no key bias: checkpoints converted from LAVIS hold zeros there."""
+    with torch.no_grad():
+        for layer in model.vision_model.encoder.layers:
+            layer.self_attn.qkv.bias.view(3, -1)[1].zero_()
+
+
+VISION = dict(image_size=30, patch_size=6, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+              intermediate_size=37, layer_norm_eps=1e-6)
+QFORMER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+               intermediate_size=37, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def blip2_opt(out: Path):
+    """A transformers Blip2ForConditionalGeneration with a tiny OPT, re-initialised and saved to
+    `out` with its tokenizer; returns (model, tokenizer)."""
+    tok = opt_tokenizer(out)
+    text = dict(model_type="opt", vocab_size=len(tok), hidden_size=16, num_hidden_layers=2,
+                num_attention_heads=4, ffn_dim=24, max_position_embeddings=128, eos_token_id=2,
+                pad_token_id=1, bos_token_id=2, word_embed_proj_dim=16, dropout=0.0, attention_dropout=0.0)
+    return _saved(out, tok, text), tok
+
+
+def blip2_t5(out: Path):
+    """The same with a tiny Flan-T5-shaped encoder-decoder (gated GELU); returns (model, tokenizer)."""
+    tok = t5_tokenizer(out)
+    text = dict(model_type="t5", vocab_size=len(tok), d_model=32, d_ff=37, d_kv=8, num_layers=2,
+                num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0, feed_forward_proj="gated-gelu",
+                decoder_start_token_id=0, eos_token_id=1, pad_token_id=0, tie_word_embeddings=False)
+    return _saved(out, tok, text), tok
+
+
+def _saved(out: Path, tok, text: dict):
+    from transformers import Blip2Config, Blip2ForConditionalGeneration
+
+    cfg = Blip2Config(vision_config=VISION, qformer_config=QFORMER, text_config=text,
+                      num_query_tokens=N_QUERY, image_token_index=tok.convert_tokens_to_ids(IMAGE_TOKEN))
+    torch.manual_seed(0)
+    model = Blip2ForConditionalGeneration(cfg).eval()
+    reinit(model, seed=1, std=0.3)
+    zero_key_bias(model)
+    model.save_pretrained(out)
+    return model
+
+
+def hf_inputs(tok, prompts: list[str], n_query: int = N_QUERY) -> tuple[torch.Tensor, torch.Tensor]:
+    """New-style input_ids as Blip2Processor builds them: the image tokens, then the prompt
+    (BOS first), padded on the left; and the attention mask."""
+    image = tok.convert_tokens_to_ids(IMAGE_TOKEN)
+    rows = [[image] * n_query + tok(p).input_ids for p in prompts]
+    width = max(map(len, rows))
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    return ids, mask
