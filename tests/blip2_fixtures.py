@@ -106,8 +106,9 @@ def blip2_t5(out: Path):
     """The same with a tiny Flan-T5-shaped encoder-decoder (gated GELU); returns (model, tokenizer)."""
     tok = t5_tokenizer(out)
     text = dict(model_type="t5", vocab_size=len(tok), d_model=32, d_ff=37, d_kv=8, num_layers=2,
-                num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0, feed_forward_proj="gated-gelu",
-                decoder_start_token_id=0, eos_token_id=1, pad_token_id=0, tie_word_embeddings=False)
+                num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0,
+                feed_forward_proj="gated-gelu", decoder_start_token_id=0, eos_token_id=1, pad_token_id=0,
+                tie_word_embeddings=False)
     return _saved(out, tok, text), tok
 
 
@@ -116,9 +117,14 @@ def _saved(out: Path, tok, text: dict):
 
     cfg = Blip2Config(vision_config=VISION, qformer_config=QFORMER, text_config=text,
                       num_query_tokens=N_QUERY, image_token_index=tok.convert_tokens_to_ids(IMAGE_TOKEN))
+    return _reinit_and_save(Blip2ForConditionalGeneration, cfg, out, seed=1)
+
+
+def _reinit_and_save(cls, cfg, out: Path, seed: int):
+    """cls(cfg) with every weight redrawn (the vision key bias zero, as EVA's), saved to `out`."""
     torch.manual_seed(0)
-    model = Blip2ForConditionalGeneration(cfg).eval()
-    reinit(model, seed=1, std=0.3)
+    model = cls(cfg).eval()
+    reinit(model, seed=seed, std=0.3)
     zero_key_bias(model)
     model.save_pretrained(out)
     return model
@@ -133,3 +139,16 @@ def hf_inputs(tok, prompts: list[str], n_query: int = N_QUERY) -> tuple[torch.Te
     ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in rows])
     mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
     return ids, mask
+
+
+def blip2_retrieval(out: Path):
+    """A transformers Blip2ForImageTextRetrieval (its Q-Former reads bert-base-uncased ids),
+    re-initialised and saved to `out`; returns the model."""
+    from transformers import Blip2Config, Blip2ForImageTextRetrieval
+
+    qformer = {**QFORMER, "vocab_size": 30523, "use_qformer_text_input": True,
+               "max_position_embeddings": 64}
+    cfg = Blip2Config(vision_config=VISION, qformer_config=qformer, num_query_tokens=N_QUERY,
+                      image_text_hidden_size=24)
+    cfg.architectures = ["Blip2ForImageTextRetrieval"]
+    return _reinit_and_save(Blip2ForImageTextRetrieval, cfg, out, seed=2)

@@ -41,6 +41,14 @@ def top_k_pairs(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor,
     return torch.unique(torch.cat([rows.flatten(), cols.flatten()])), i2t, t2i
 
 
+def itc_similarity(image_feats: torch.Tensor, text_feats: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """(I, T) ITC similarities: image (I, E) @ text (T, E).T, or for BLIP-2's (I, Q, E) query
+    features the best of the Q queries (computed `chunk` images at a time)."""
+    if image_feats.dim() == 2:
+        return image_feats @ text_feats.t()
+    return torch.cat([(part @ text_feats.t()).amax(dim=1) for part in image_feats.split(chunk)])
+
+
 @torch.no_grad()
 def itm_pair_scores(model: Matcher, image_tokens: torch.Tensor, ids: torch.Tensor,
                     mask: torch.Tensor, codes: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -137,7 +145,7 @@ class RetrievalEval:
             txt2img = [n for n, i in enumerate(kept) for _ in img2txt[n]]
             images, texts = [images[i] for i in kept], [texts[t] for t in keep_txt]
         image_tokens = torch.cat(tokens)
-        sims = torch.cat(feats) @ text_feats.t()  # (I, T)
+        sims = itc_similarity(torch.cat(feats), text_feats)  # (I, T)
         ids = model.codec.restart(ids, "grounded")  # ITM reads the text from [ENC] (or [CLS])
         s_i2t, s_t2i = rerank(model, image_tokens, sims, ids, mask, self.k_test, self.score,
                               self.itm_batch_size)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
@@ -19,22 +20,13 @@ from blipctl.models.llm import FrozenLM
 from blipctl.models.qformer import QFormer
 
 
-class Blip2Generator(nn.Module):
-    """BLIP-2 with OPT (decoder-only) or Flan-T5 (encoder-decoder): captions and answers.
-    The vision tower and the LM are frozen; ln_vision, the Q-Former and `proj` train."""
+class FrozenVision(nn.Module):
+    """The image side every BLIP-2 model shares: a frozen tower, then the trainable ln_vision."""
 
-    VQA_PROMPT = "Question: {} Short answer:"  # BLIP-2's zero-shot VQA prompt
-
-    def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm, qformer: QFormer, proj: nn.Linear,
-                 llm: FrozenLM):
+    def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm):
         super().__init__()
         self.visual = visual if isinstance(visual, Frozen) else Frozen(visual)
         self.ln_vision = ln_vision
-        self.qformer = qformer
-        self.proj = proj
-        self.llm = llm
-        self.codec = None  # an LMText, attached by the loader
-        self.prompt = ""  # BLIP-2 captions with no prompt
 
     @property
     def image_size(self) -> int:
@@ -43,6 +35,22 @@ class Blip2Generator(nn.Module):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, N, Dv) tokens after ln_vision (fp32, whatever the tower holds)."""
         return self.ln_vision(self.visual(images).float())
+
+
+class Blip2Generator(FrozenVision):
+    """BLIP-2 with OPT (decoder-only) or Flan-T5 (encoder-decoder): captions and answers.
+    The vision tower and the LM are frozen; ln_vision, the Q-Former and `proj` train."""
+
+    VQA_PROMPT = "Question: {} Short answer:"  # BLIP-2's zero-shot VQA prompt
+
+    def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm, qformer: QFormer, proj: nn.Linear,
+                 llm: FrozenLM):
+        super().__init__(visual, ln_vision)
+        self.qformer = qformer
+        self.proj = proj
+        self.llm = llm
+        self.codec = None  # an LMText, attached by the loader
+        self.prompt = ""  # BLIP-2 captions with no prompt
 
     def queries(self, image: torch.Tensor) -> torch.Tensor:
         """(B, N, Dv) image tokens -> (B, Q, D) query outputs of the Q-Former."""
@@ -113,3 +121,31 @@ class Blip2Generator(nn.Module):
         cfg = replace(cfg, max_new_tokens=cfg.max_length if most is None else most,
                       min_new_tokens=cfg.min_length if fewest is None else fewest)
         return self.generate(images, [self.VQA_PROMPT.format(q) for q in questions], cfg)
+
+
+class Blip2Retrieval(FrozenVision):
+    """BLIP-2's Q-Former as a matcher (stage 1): ITC features of the 32 queries and of the
+    text's [CLS], and ITM logits averaged over the queries read with the text."""
+
+    def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm, qformer: QFormer,
+                 vision_proj: nn.Linear, text_proj: nn.Linear, itm_head: nn.Linear):
+        super().__init__(visual, ln_vision)
+        self.qformer = qformer
+        self.vision_proj, self.text_proj, self.itm_head = vision_proj, text_proj, itm_head
+        self.temp = nn.Parameter(torch.tensor(0.07))  # LAVIS's learned ITC temperature
+        self.codec = None  # BlipText with [CLS] for both ITC and ITM, attached by the loader
+
+    def image_features(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, N, Dv) image tokens -> (B, Q, E) normalised query features."""
+        return F.normalize(self.vision_proj(self.qformer(image=image)), dim=-1)
+
+    def text_features(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) ids -> (B, E) normalised [CLS] features of the text alone."""
+        return F.normalize(self.text_proj(self.qformer(ids, mask=mask, queries=False)[:, 0]), dim=-1)
+
+    def itm_logits(self, image: torch.Tensor, ids: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, Dv) image tokens and (B, T) ids -> (B, 2) logits [no match, match]: the ITM
+        head on each query output of [queries; text], averaged over the queries."""
+        n = self.qformer.cfg.queries
+        return self.itm_head(self.qformer(ids, image, mask)[:, :n]).mean(dim=1)

@@ -98,10 +98,10 @@ class QFormer(nn.Module):
     def forward(self, ids: torch.Tensor | None = None, image: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, queries: bool = True,
                 causal: bool = False) -> torch.Tensor:
-        """ids: (B, T) text or None; image: (B, N, vision_width) tokens the queries read (None:
-        no cross-attention); mask: (B, T) 1 = attend, over the text; queries: prepend the
-        learned queries; causal: the query-prefix causal pattern (text over text is causal).
-        Returns hidden states (B, Q + T, D), queries first."""
+        """ids: (B, T) text or None; image: (B | 1, N, vision_width) tokens the queries read
+        (None: no cross-attention; one image is read by every row); mask: (B, T) 1 = attend,
+        over the text; queries: prepend the learned queries; causal: the query-prefix causal
+        pattern (text over text is causal). Returns hidden states (B, Q + T, D), queries first."""
         B = ids.shape[0] if ids is not None else image.shape[0]
         q = self.query_tokens.expand(B, -1, -1) if queries else None
         x = self.embed(ids, q)
@@ -109,7 +109,9 @@ class QFormer(nn.Module):
         self_mask = attention_mask(n_query, ids.shape[1] if ids is not None else 0, mask, causal,
                                    x.dtype, x.device)
         for layer in self.layers:
-            image_kv = layer.cross.kv(image) if layer.cross is not None and image is not None else None
+            image_kv = None
+            if layer.cross is not None and image is not None:  # one image (1, N, Dv) may serve B texts
+                image_kv = tuple(t.expand(B, -1, -1, -1) for t in layer.cross.kv(image))
             x, _ = layer(x, n_query, self_mask, image_kv)
         return x
 

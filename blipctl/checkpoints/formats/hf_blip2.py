@@ -1,4 +1,5 @@
-"""transformers' BLIP-2 format: `Blip2ForConditionalGeneration` directories (OPT or Flan-T5).
+"""transformers' BLIP-2 format: `Blip2ForConditionalGeneration` (OPT or Flan-T5) and
+`Blip2ForImageTextRetrieval` directories.
 
 The LM's weights keep transformers' names under `language_model.` and load into the LM that
 transformers builds from `text_config`; everything else maps through `EVA_HF` / `QFORMER_HF`.
@@ -9,6 +10,7 @@ which is the same sequence to the LM (legacy checkpoints, with no image token, p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,19 +19,25 @@ from blipctl.checkpoints.formats.hf_common import need_gelu
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import EVA_HF, QFORMER_HF
 from blipctl.errors import BlipctlError
-from blipctl.models.blip2 import Blip2Generator
+from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval
 from blipctl.models.eva import EvaConfig, EvaViT
 from blipctl.models.llm import FrozenLM
 from blipctl.models.qformer import QFormer, QFormerConfig
-from blipctl.text.codecs import LMText
+from blipctl.text.codecs import BlipText, LMText
 
-ARCHITECTURE = "Blip2ForConditionalGeneration"
 LM_PREFIX = "language_model."
-GENERATOR_KEYS = KeyMap([("visual.module.eva.", "vision_model.", EVA_HF),
-                         ("ln_vision.", "vision_model.post_layernorm.", [("{w}", "{w}")]),
-                         ("qformer.", "qformer.", QFORMER_HF),
-                         ("", "", [("qformer.query_tokens", "query_tokens"),
-                                   ("proj.{w}", "language_projection.{w}")])])
+_VISION = [("visual.module.eva.", "vision_model.", EVA_HF),
+           ("ln_vision.", "vision_model.post_layernorm.", [("{w}", "{w}")]),
+           ("qformer.", "qformer.", QFORMER_HF)]
+GENERATOR_KEYS = KeyMap([*_VISION, ("", "", [("qformer.query_tokens", "query_tokens"),
+                                              ("proj.{w}", "language_projection.{w}")])])
+RETRIEVAL_KEYS = KeyMap([*_VISION, ("", "", [
+    ("qformer.query_tokens", "query_tokens"),
+    ("qformer.tok.weight", "embeddings.word_embeddings.weight"),
+    ("qformer.pos.weight", "embeddings.position_embeddings.weight"),
+    ("vision_proj.{w}", "vision_projection.{w}"), ("text_proj.{w}", "text_projection.{w}"),
+    ("itm_head.{w}", "itm_head.{w}")])])
+NOT_IN_HF = ("temp",)  # LAVIS's ITC temperature: transformers keeps none (inference does not use it)
 
 
 def holds(cfg: dict) -> bool:
@@ -58,39 +66,61 @@ def qformer_config(q: dict, vision_width: int, queries: int) -> QFormerConfig:
                          eps=q.get("layer_norm_eps", 1e-12), dropout=0.0)
 
 
-def build(cfg: dict) -> Blip2Generator:
+def build_generator(cfg: dict) -> Blip2Generator:
     """An untrained Blip2Generator shaped as config.json says; the LM from transformers."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    eva = eva_config(cfg.get("vision_config", {}))
-    qf = qformer_config(cfg.get("qformer_config", {}), eva.width, cfg.get("num_query_tokens", 32))
+    eva, qf = _vision_configs(cfg)
     text = dict(cfg.get("text_config") or {"model_type": "opt"})
     text_cfg = AutoConfig.for_model(text.pop("model_type", "opt"), **text)
     auto = AutoModelForSeq2SeqLM if text_cfg.is_encoder_decoder else AutoModelForCausalLM
-    lm = auto.from_config(text_cfg)
+    lm = FrozenLM(auto.from_config(text_cfg))
     return Blip2Generator(EvaViT(eva), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
-                          torch.nn.Linear(qf.width, text_cfg.hidden_size if hasattr(text_cfg, "hidden_size")
-                                          else text_cfg.d_model), FrozenLM(lm))
+                          torch.nn.Linear(qf.width, lm.width), lm)
 
 
-def load_dir(directory: Path, cfg: dict, state: dict[str, torch.Tensor]) -> Blip2Generator:
-    """The Blip2ForConditionalGeneration of a save_pretrained directory, in eval mode."""
-    arch = (cfg.get("architectures") or [ARCHITECTURE])[0]
-    if arch != ARCHITECTURE:
-        raise BlipctlError(f"{directory}: blipctl reads BLIP-2 as {ARCHITECTURE}; "
+def build_retrieval(cfg: dict) -> Blip2Retrieval:
+    """An untrained Blip2Retrieval shaped as config.json says."""
+    eva, qf = _vision_configs(cfg, text=True)
+    dim = cfg.get("image_text_hidden_size", 256)
+    return Blip2Retrieval(EvaViT(eva), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
+                          torch.nn.Linear(qf.width, dim), torch.nn.Linear(qf.width, dim),
+                          torch.nn.Linear(qf.width, 2))
+
+
+def _vision_configs(cfg: dict, text: bool = False) -> tuple[EvaConfig, QFormerConfig]:
+    eva = eva_config(cfg.get("vision_config", {}))
+    qf = qformer_config(cfg.get("qformer_config", {}), eva.width, cfg.get("num_query_tokens", 32))
+    return eva, replace(qf, text_ffn=True) if text else qf
+
+
+# architecture -> (builder, key map)
+ARCHITECTURES = {"Blip2ForConditionalGeneration": (build_generator, GENERATOR_KEYS),
+                 "Blip2ForImageTextRetrieval": (build_retrieval, RETRIEVAL_KEYS)}
+
+
+def load_dir(directory: Path, cfg: dict, state: dict[str, torch.Tensor]):
+    """The BLIP-2 model of a save_pretrained directory, in eval mode."""
+    arch = (cfg.get("architectures") or ["Blip2ForConditionalGeneration"])[0]
+    if arch not in ARCHITECTURES:
+        raise BlipctlError(f"{directory}: blipctl reads BLIP-2 as {', '.join(ARCHITECTURES)}; "
                            f"this checkpoint is a {arch}")
+    build, keys = ARCHITECTURES[arch]
     model = build(cfg)
     lm_state = {k[len(LM_PREFIX):]: v for k, v in state.items() if k.startswith(LM_PREFIX)}
     rest = {k: v for k, v in state.items() if not k.startswith(LM_PREFIX)}
-    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
-    converted = GENERATOR_KEYS.to_ours(rest, str(directory), like=ours)
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.") and k not in NOT_IN_HF}
+    converted = keys.to_ours(rest, str(directory), like=ours)
     missing = sorted(set(ours) - set(converted))
     if missing:
         more = f" and {len(missing) - 1} more tensors" if len(missing) > 1 else ""
         raise BlipctlError(f"{directory}: the checkpoint lacks {missing[0]}{more}")
     model.load_state_dict(converted, strict=False)
-    _load_lm(model.llm.lm, lm_state, directory)
-    model.codec = LMText(str(directory))
+    if isinstance(model, Blip2Generator):
+        _load_lm(model.llm.lm, lm_state, directory)
+        model.codec = LMText(str(directory))
+    else:
+        model.codec = BlipText(grounded_start="[CLS]")  # the Q-Former reads [CLS] text for ITC and ITM
     return model.eval()
 
 
