@@ -14,21 +14,21 @@ _blipctl_options() {
     case "$1" in
         "") echo "--version -h --help" ;;
         "bootstrap") echo "--dry-run -h --help" ;;
-        "caption") echo "-h --help --model -m --num-beams --max-length --min-length --top-p --temperature --repetition-penalty --seed --prompt --batch-size -b --dtype --device --format" ;;
+        "caption") echo "-h --help --model -m --llm --num-beams --max-length --min-length --top-p --temperature --repetition-penalty --seed --prompt --batch-size -b --dtype --device --format" ;;
         "data") echo "-h --help" ;;
         "data info") echo "--json -h --help" ;;
         "data synth") echo "-h --help --out -o --images -n --seed --noise" ;;
         "eval") echo "-h --help" ;;
-        "eval run") echo "--check --dry-run -h --help --model -m" ;;
+        "eval run") echo "--check --dry-run -h --help --model -m --llm" ;;
         "eval score") echo "--spice --no-spice --json -h --help --task -t --predictions -p --annotations -a" ;;
-        "export") echo "-h --help --model -m --to --out -o" ;;
+        "export") echo "-h --help --model -m --llm --to --out -o" ;;
         "finetune") echo "--dry-run -h --help --resume" ;;
         "pretrain") echo "--dry-run -h --help --resume" ;;
         "recipes") echo "-h --help" ;;
         "recipes list") echo "-h --help" ;;
         "recipes show") echo "-h --help" ;;
         "recipes validate") echo "--all -h --help" ;;
-        "vqa") echo "-h --help --questions -q --answers --k-test --model -m --num-beams --max-length --min-length --batch-size -b --dtype --device --format" ;;
+        "vqa") echo "-h --help --questions -q --answers --k-test --model -m --llm --num-beams --max-length --min-length --batch-size -b --dtype --device --format" ;;
     esac
 }
 
@@ -36,6 +36,7 @@ _blipctl_value_kind() {
     case "$1|$2" in
         "caption|--model") echo "none" ;;
         "caption|-m") echo "none" ;;
+        "caption|--llm") echo "none" ;;
         "caption|--num-beams") echo "none" ;;
         "caption|--max-length") echo "none" ;;
         "caption|--min-length") echo "none" ;;
@@ -57,6 +58,7 @@ _blipctl_value_kind() {
         "data synth|--noise") echo "none" ;;
         "eval run|--model") echo "none" ;;
         "eval run|-m") echo "none" ;;
+        "eval run|--llm") echo "none" ;;
         "eval score|--task") echo "choice:caption vqa retrieval nlvr" ;;
         "eval score|-t") echo "choice:caption vqa retrieval nlvr" ;;
         "eval score|--predictions") echo "file" ;;
@@ -65,7 +67,8 @@ _blipctl_value_kind() {
         "eval score|-a") echo "file" ;;
         "export|--model") echo "none" ;;
         "export|-m") echo "none" ;;
-        "export|--to") echo "choice:hf blip" ;;
+        "export|--llm") echo "none" ;;
+        "export|--to") echo "choice:hf blip lavis" ;;
         "export|--out") echo "file" ;;
         "export|-o") echo "file" ;;
         "finetune|--resume") echo "dir" ;;
@@ -76,6 +79,7 @@ _blipctl_value_kind() {
         "vqa|--k-test") echo "none" ;;
         "vqa|--model") echo "none" ;;
         "vqa|-m") echo "none" ;;
+        "vqa|--llm") echo "none" ;;
         "vqa|--num-beams") echo "none" ;;
         "vqa|--max-length") echo "none" ;;
         "vqa|--min-length") echo "none" ;;

@@ -92,14 +92,20 @@ QFORMER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention
                intermediate_size=37, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
-def blip2_opt(out: Path):
+# LAVIS checkpoints do not record head counts: blipctl reads EVA's as width / 88 and the
+# Q-Former's as width / 64, so a model meant to travel through LAVIS's format has those heads
+LAVIS_VISION = {**VISION, "hidden_size": 176, "num_attention_heads": 2, "intermediate_size": 200}
+LAVIS_QFORMER = {**QFORMER, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 96}
+
+
+def blip2_opt(out: Path, vision: dict = VISION, qformer: dict = QFORMER, std: float = 0.3):
     """A transformers Blip2ForConditionalGeneration with a tiny OPT, re-initialised and saved to
     `out` with its tokenizer; returns (model, tokenizer)."""
     tok = opt_tokenizer(out)
     text = dict(model_type="opt", vocab_size=len(tok), hidden_size=16, num_hidden_layers=2,
                 num_attention_heads=4, ffn_dim=24, max_position_embeddings=128, eos_token_id=2,
                 pad_token_id=1, bos_token_id=2, word_embed_proj_dim=16, dropout=0.0, attention_dropout=0.0)
-    return _saved(out, tok, text), tok
+    return _saved(out, tok, text, vision, qformer, std), tok
 
 
 def blip2_t5(out: Path):
@@ -112,19 +118,20 @@ def blip2_t5(out: Path):
     return _saved(out, tok, text), tok
 
 
-def _saved(out: Path, tok, text: dict):
+def _saved(out: Path, tok, text: dict, vision: dict = VISION, qformer: dict = QFORMER,
+           std: float = 0.3):
     from transformers import Blip2Config, Blip2ForConditionalGeneration
 
-    cfg = Blip2Config(vision_config=VISION, qformer_config=QFORMER, text_config=text,
+    cfg = Blip2Config(vision_config=vision, qformer_config=qformer, text_config=text,
                       num_query_tokens=N_QUERY, image_token_index=tok.convert_tokens_to_ids(IMAGE_TOKEN))
-    return _reinit_and_save(Blip2ForConditionalGeneration, cfg, out, seed=1)
+    return _reinit_and_save(Blip2ForConditionalGeneration, cfg, out, seed=1, std=std)
 
 
-def _reinit_and_save(cls, cfg, out: Path, seed: int):
+def _reinit_and_save(cls, cfg, out: Path, seed: int, std: float = 0.3):
     """cls(cfg) with every weight redrawn (the vision key bias zero, as EVA's), saved to `out`."""
     torch.manual_seed(0)
     model = cls(cfg).eval()
-    reinit(model, seed=seed, std=0.3)
+    reinit(model, seed=seed, std=std)
     zero_key_bias(model)
     model.save_pretrained(out)
     return model
@@ -141,14 +148,47 @@ def hf_inputs(tok, prompts: list[str], n_query: int = N_QUERY) -> tuple[torch.Te
     return ids, mask
 
 
-def blip2_retrieval(out: Path):
+def blip2_retrieval(out: Path, vision: dict = VISION, qformer: dict = QFORMER):
     """A transformers Blip2ForImageTextRetrieval (its Q-Former reads bert-base-uncased ids),
     re-initialised and saved to `out`; returns the model."""
     from transformers import Blip2Config, Blip2ForImageTextRetrieval
 
-    qformer = {**QFORMER, "vocab_size": 30523, "use_qformer_text_input": True,
+    qformer = {**qformer, "vocab_size": 30523, "use_qformer_text_input": True,
                "max_position_embeddings": 64}
-    cfg = Blip2Config(vision_config=VISION, qformer_config=qformer, num_query_tokens=N_QUERY,
+    cfg = Blip2Config(vision_config=vision, qformer_config=qformer, num_query_tokens=N_QUERY,
                       image_text_hidden_size=24)
     cfg.architectures = ["Blip2ForImageTextRetrieval"]
     return _reinit_and_save(Blip2ForImageTextRetrieval, cfg, out, seed=2)
+
+
+def hf_scores(hf, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor):
+    """transformers' ITC similarities (I, T) and ITM match logits (I, T), one image at a time."""
+    with torch.no_grad():
+        itc = torch.stack([hf(pixel_values=p[None], input_ids=ids, attention_mask=mask,
+                              use_image_text_matching_head=False).logits_per_image[0] for p in pixels])
+        itm = torch.stack([hf(pixel_values=p[None].expand(len(ids), -1, -1, -1), input_ids=ids,
+                              attention_mask=mask, use_image_text_matching_head=True).logits_per_image[:, 1]
+                           for p in pixels])
+    return itc, itm
+
+
+def our_scores(model, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor):
+    """blipctl's ITC similarities (I, T) (the best query) and ITM match logits (I, T)."""
+    with torch.no_grad():
+        image = model.encode_image(pixels)
+        itc = (model.image_features(image) @ model.text_features(ids, mask).t()).amax(dim=1)
+        itm = torch.stack([model.itm_logits(image[i:i + 1], ids, mask)[:, 1] for i in range(len(pixels))])
+    return itc, itm
+
+
+def score_gaps(hf, ours, texts: list[str], n_images: int) -> tuple[float, float, float]:
+    """(largest ITC gap, largest ITM gap, spread of transformers' ITM logits) between
+    transformers and blipctl on `n_images` random images and `texts`."""
+    torch.manual_seed(0)
+    pixels = torch.randn(n_images, 3, 30, 30)
+    ids, mask = ours.codec.encode(texts, "text", max_length=20)
+    want_itc, want_itm = hf_scores(hf, pixels, ids, mask)
+    got_itc, got_itm = our_scores(ours, pixels, ids, mask)
+    assert got_itc.shape == want_itc.shape == (n_images, len(texts))
+    return (got_itc - want_itc).abs().max().item(), (got_itm - want_itm).abs().max().item(), \
+        want_itm.std().item()

@@ -90,3 +90,19 @@ EVA_HF = [
     ("blocks.{i}.mlp.fc1.{w}", "encoder.layers.{i}.mlp.fc1.{w}"),
     ("blocks.{i}.mlp.fc2.{w}", "encoder.layers.{i}.mlp.fc2.{w}"),
 ]
+
+# Q-Former (ours) <-> LAVIS's `Qformer.bert.` (a BERT fork: `attention.self`, embeddings inside)
+_QF_SUBLAYER_LAVIS = [(o, t.replace("attention.", "self.")) for o, t in _QF_SUBLAYER]
+QFORMER_LAVIS = [
+    ("ln.{w}", "embeddings.LayerNorm.{w}"), ("tok.weight", "embeddings.word_embeddings.weight"),
+    ("pos.weight", "embeddings.position_embeddings.weight"), (None, "embeddings.position_ids"),
+] + [
+    (f"layers.{{i}}.{ours}.{o}", f"encoder.layer.{{i}}.{theirs}.{t}")
+    for ours, theirs in (("attn", "attention"), ("cross", "crossattention")) for o, t in _QF_SUBLAYER_LAVIS
+] + [rule for rule in QFORMER_HF if rule[0].startswith("layers.") and ".mlp" in rule[0]]
+
+# EVA ViT (ours: timm's Eva) <-> LAVIS's eva_vit.py: the same names
+EVA_LAVIS = [pos_embed("pos_embed", "pos_embed")] + [(o, o) for o in (
+    "cls_token", "patch_embed.proj.{w}", "blocks.{i}.norm1.{w}", "blocks.{i}.attn.qkv.weight",
+    "blocks.{i}.attn.q_bias", "blocks.{i}.attn.v_bias", "blocks.{i}.attn.proj.{w}",
+    "blocks.{i}.norm2.{w}", "blocks.{i}.mlp.fc1.{w}", "blocks.{i}.mlp.fc2.{w}")]

@@ -24,8 +24,10 @@ def caption(
     inputs: list[str] = typer.Argument(..., help="Image files, directories, globs, or - for "
                                        "paths on stdin."),
     model: str = typer.Option("Salesforce/blip-image-captioning-base", "--model", "-m",
-                              help="Hub id, transformers directory, original BLIP .pth or "
-                                   "blipctl run directory."),
+                              help="Hub id, transformers directory, original BLIP or LAVIS "
+                                   "BLIP-2 .pth, or blipctl run directory."),
+    llm: str = typer.Option(None, "--llm", help="The LM (directory or Hub id) of a LAVIS BLIP-2 "
+                            "checkpoint, which holds none."),
     num_beams: int = typer.Option(3, "--num-beams", help="Beam width (1: greedy)."),
     max_length: int = typer.Option(20, "--max-length", help="Most tokens, prompt included."),
     min_length: int = typer.Option(5, "--min-length", help="Fewest tokens, prompt included."),
@@ -47,7 +49,7 @@ def caption(
     from blipctl.workflows.infer import caption as run
 
     paths, errors = expand_inputs(inputs, sys.stdin.readlines)
-    job = CaptionJob(model=model, prompt=prompt, batch_size=batch_size, dtype=dtype.value,
+    job = CaptionJob(model=model, llm=llm, prompt=prompt, batch_size=batch_size, dtype=dtype.value,
                      device=device,
                      decode=DecodeConfig(num_beams=num_beams, max_length=max_length,
                                          min_length=min_length, top_p=top_p,

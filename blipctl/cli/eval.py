@@ -41,6 +41,7 @@ def run(
     model: str = typer.Option(None, "--model", "-m",
                               help="Run directory, BLIP .pth, transformers directory or Hub id "
                                    "(model=)."),
+    llm: str = typer.Option(None, "--llm", help="The LM of a LAVIS BLIP-2 checkpoint (llm=)."),
     check: bool = typer.Option(False, "--check",
                                help="Compare with the recipe's expect: block; exit 1 on a miss."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe and exit."),
@@ -53,6 +54,8 @@ def run(
     name, overrides = split_recipe_args(args)
     if model is not None:
         overrides.append(f"model={model}")
+    if llm is not None:
+        overrides.append(f"llm={llm}")
     recipe = load_recipe(name, overrides, workflow=WORKFLOW)
     text = recipe.resolved_yaml()
     if dry_run:

@@ -22,8 +22,10 @@ def vqa(
                                  "instead of generating."),
     k_test: int = typer.Option(128, "--k-test", help="Answers kept after first-token ranking."),
     model: str = typer.Option("Salesforce/blip-vqa-base", "--model", "-m",
-                              help="Hub id, transformers directory, original BLIP .pth or "
-                                   "blipctl run directory."),
+                              help="Hub id, transformers directory, original BLIP or LAVIS "
+                                   "BLIP-2 .pth, or blipctl run directory."),
+    llm: str = typer.Option(None, "--llm", help="The LM (directory or Hub id) of a LAVIS BLIP-2 "
+                            "checkpoint, which holds none."),
     num_beams: int = typer.Option(3, "--num-beams", help="Beam width (1: greedy)."),
     max_length: int = typer.Option(10, "--max-length", help="Most answer tokens, [DEC] included."),
     min_length: int = typer.Option(1, "--min-length", help="Fewest answer tokens."),
@@ -43,7 +45,7 @@ def vqa(
         raise ConfigError("give IMAGE QUESTION, or --questions FILE.jsonl")
     items, errors = read_questions(questions) if questions else ([{"image": image,
                                                                     "question": question}], [])
-    job = VQAJob(model=model, k_test=k_test, batch_size=batch_size, dtype=dtype.value,
+    job = VQAJob(model=model, llm=llm, k_test=k_test, batch_size=batch_size, dtype=dtype.value,
                  device=device, answers=read_answers(answers) if answers else None,
                  decode=DecodeConfig(num_beams=num_beams, max_length=max_length,
                                      min_length=min_length))

@@ -16,6 +16,7 @@ from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
 from blipctl.models.eva import Frozen
+from blipctl.models.layers import LMHead
 from blipctl.models.llm import FrozenLM
 from blipctl.models.qformer import QFormer
 
@@ -125,14 +126,17 @@ class Blip2Generator(FrozenVision):
 
 class Blip2Retrieval(FrozenVision):
     """BLIP-2's Q-Former as a matcher (stage 1): ITC features of the 32 queries and of the
-    text's [CLS], and ITM logits averaged over the queries read with the text."""
+    text's [CLS], and ITM logits averaged over the queries read with the text. A stage-1
+    checkpoint also holds ITG's LM head, kept in `lm_head`."""
 
     def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm, qformer: QFormer,
-                 vision_proj: nn.Linear, text_proj: nn.Linear, itm_head: nn.Linear):
+                 vision_proj: nn.Linear, text_proj: nn.Linear, itm_head: nn.Linear,
+                 lm_head: LMHead | None = None):
         super().__init__(visual, ln_vision)
         self.qformer = qformer
         self.vision_proj, self.text_proj, self.itm_head = vision_proj, text_proj, itm_head
         self.temp = nn.Parameter(torch.tensor(0.07))  # LAVIS's learned ITC temperature
+        self.lm_head = lm_head  # ITG's head (stage 1), tied to the Q-Former's word embeddings
         self.codec = None  # BlipText with [CLS] for both ITC and ITM, attached by the loader
 
     def image_features(self, image: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ from blipctl.files import write_text
 class EvalConfig:
     output_dir: str = "runs/eval"
     model: str = ""                  # run directory, BLIP .pth, transformers directory or Hub id
+    llm: str | None = None           # the LM of a LAVIS BLIP-2 checkpoint, which holds none
     task: dict = field(default_factory=lambda: {"_component_": "blipctl.eval.caption.CaptionEval"})
     data: EvalData = field(default_factory=EvalData)
     device: str = "auto"             # auto: cuda when there is one
@@ -43,7 +44,7 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
         device = torch.device(cfg.device)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[cfg.dtype]
     task = instantiate(cfg.task)
-    loaded = load_model(cfg.model)
+    loaded = load_model(cfg.model, cfg.llm)
     model = find(loaded, task.needs)
     if model is None:
         raise BlipctlError(f"--model {cfg.model}: a {type(loaded).__name__} cannot run "

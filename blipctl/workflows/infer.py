@@ -13,6 +13,7 @@ from blipctl.errors import BlipctlError
 @dataclass
 class CaptionJob:
     model: str = "Salesforce/blip-image-captioning-base"
+    llm: str | None = None  # the LM of a LAVIS BLIP-2 checkpoint
     prompt: str | None = None  # None: the model's own (`model.prompt`)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     batch_size: int = 8
@@ -31,6 +32,7 @@ class Result:
 @dataclass
 class VQAJob:
     model: str = "Salesforce/blip-vqa-base"
+    llm: str | None = None
     decode: DecodeConfig = field(default_factory=lambda: DecodeConfig(num_beams=3, max_length=10,
                                                                       min_length=1))
     answers: list[str] | None = None  # rank these instead of generating
@@ -55,7 +57,8 @@ def caption(paths: list[str], job: CaptionJob,
     from blipctl.models.protocols import Captioner, require
 
     dtype, device = torch_setup(job.dtype, job.device)
-    model = require(load_model(job.model), Captioner, f"--model {job.model}").to(device=device, dtype=dtype)
+    model = require(load_model(job.model, job.llm), Captioner, f"--model {job.model}")
+    model = model.to(device=device, dtype=dtype)
     for start in range(0, len(paths), job.batch_size):
         good, images, bad = _load_batch([{"image": p} for p in paths[start:start + job.batch_size]],
                                         model.image_size, device, dtype)
@@ -94,7 +97,8 @@ def vqa(items: list[dict], job: VQAJob,
 
     dtype, device = torch_setup(job.dtype, job.device)
     needs = AnswerRanker if job.answers else Answerer
-    model = require(load_model(job.model), needs, f"--model {job.model}").to(device=device, dtype=dtype)
+    model = require(load_model(job.model, job.llm), needs, f"--model {job.model}").to(device=device,
+                                                                                     dtype=dtype)
     ranked = model.candidates(job.answers, device) if job.answers else None
     for start in range(0, len(items), job.batch_size):
         good, images, bad = _load_batch(items[start:start + job.batch_size], model.image_size,

@@ -1,6 +1,7 @@
 """BLIP-2's Q-Former matcher against transformers' Blip2ForImageTextRetrieval on the same
-weights: ITC and ITM scores, and `blipctl eval` retrieval ranks against a brute-force ranking
-computed with transformers' scores."""
+weights (transformers scores one image against a batch of texts at a time): ITC and ITM
+scores, and `blipctl eval` retrieval ranks against a brute-force ranking computed with
+transformers' scores."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from blip2_fixtures import blip2_retrieval
+from blip2_fixtures import blip2_retrieval, hf_scores, score_gaps
 from PIL import Image
 
 from blipctl.checkpoints.load import load_model
@@ -25,34 +26,13 @@ def retrieval(tmp_path_factory):
     return out, blip2_retrieval(out)
 
 
-def _theirs(hf, pixels, ids, mask):
-    """transformers' ITC (I, T) and ITM match logits (I, T), one image-text pair at a time."""
-    with torch.no_grad():
-        itc = torch.stack([hf(pixel_values=p[None], input_ids=ids, attention_mask=mask,
-                              use_image_text_matching_head=False).logits_per_image[0] for p in pixels])
-        itm = torch.stack([torch.stack([hf(pixel_values=p[None], input_ids=ids[t:t + 1],
-                                           attention_mask=mask[t:t + 1],
-                                           use_image_text_matching_head=True).logits_per_image[0, 1]
-                                        for t in range(len(ids))]) for p in pixels])
-    return itc, itm
-
-
 def test_itc_and_itm_scores_match_transformers(retrieval):
     path, hf = retrieval
     ours = load_model(str(path))
     assert isinstance(ours, Blip2Retrieval)
-    torch.manual_seed(0)
-    pixels = torch.randn(3, 3, 30, 30)
-    ids, mask = ours.codec.encode(TEXTS, "text", max_length=20)
-    want_itc, want_itm = _theirs(hf, pixels, ids, mask)
-    with torch.no_grad():
-        image = ours.encode_image(pixels)
-        got_itc = (ours.image_features(image) @ ours.text_features(ids, mask).t()).amax(dim=1)
-        got_itm = torch.stack([ours.itm_logits(image[i:i + 1], ids, mask)[:, 1] for i in range(3)])
-    assert got_itc.shape == (3, len(TEXTS))
-    assert (got_itc - want_itc).abs().max() < 1e-4
-    assert (got_itm - want_itm).abs().max() < 1e-4
-    assert want_itc.std() > 1e-2 and want_itm.std() > 1e-2  # scores differ across pairs
+    itc_gap, itm_gap, spread = score_gaps(hf, ours, TEXTS, 3)
+    assert itc_gap < 1e-4 and itm_gap < 1e-4
+    assert spread > 1e-2  # scores differ across pairs
 
 
 def test_eval_ranks_equal_brute_force_with_transformers_scores(retrieval, tmp_path):
@@ -75,7 +55,7 @@ def test_eval_ranks_equal_brute_force_with_transformers_scores(retrieval, tmp_pa
 
     pixels = torch.stack([preprocess(load_rgb(str(tmp_path / r["image"])), 30) for r in records])
     ids, mask = ours.codec.encode(texts, "text", max_length=35)
-    itc, itm = _theirs(hf, pixels, ids, mask)
+    itc, itm = hf_scores(hf, pixels, ids, mask)
     # brute force: each image's top 3 texts by ITC, scored ITM + ITC; the rest -100
     want = np.full(itc.shape, -100.0)
     for i in range(len(records)):

@@ -148,7 +148,7 @@ def test_export_targets_come_from_the_format_table():
     from blipctl.cli.export import Target
 
     assert {t.value for t in Target} == {f.name for f in FORMATS if f.save is not None}
-    with pytest.raises(BlipctlError, match="--to onnx: blipctl writes blip, hf"):
+    with pytest.raises(BlipctlError, match="--to onnx: blipctl writes lavis, blip, hf"):
         writer("onnx")
 
 

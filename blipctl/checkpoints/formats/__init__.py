@@ -4,13 +4,14 @@ A format offers:
 
     detect(source) -> bool     whether a path or Hub id is in this format (cheap: no weights read)
     load(source) -> model      the task model it holds, in eval mode, its text codec attached
+                               (a format whose checkpoints hold no LM also takes `llm=`)
     state(source) -> dict      its state dict under blipctl's names, training state included
                                (what warm start and frozen-by-reference read)
     save(model, out)           where blipctl writes the format (`blipctl export --to NAME`)
 
 `find` walks the table in order and the first format that detects the source reads it: a run
-directory before a `.pth` file before a transformers directory or Hub id (the last takes any
-other directory). A new format is a module here and a row in `FORMATS`.
+directory before a LAVIS BLIP-2 `.pth` before a BLIP `.pth` before a transformers directory or
+Hub id (the last takes any other directory). A new format is a module here and a row in `FORMATS`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blipctl.checkpoints.formats import blip_pth, blipctl_run, hf_blip
+from blipctl.checkpoints.formats import blip_pth, blipctl_run, hf_blip, lavis_blip2
 from blipctl.errors import BlipctlError
 
 
@@ -31,10 +32,13 @@ class Format:
     load: Callable[[str], object]
     state: Callable[[str], dict]
     save: Callable[[object, Path], None] | None = None  # None: blipctl does not write it
+    takes_llm: bool = False  # its checkpoints hold no LM: load(source, llm=...) names one
 
 
 FORMATS: tuple[Format, ...] = (
     Format("run", "a blipctl run directory", blipctl_run.detect, blipctl_run.load, blipctl_run.state),
+    Format("lavis", "a LAVIS BLIP-2 .pth file", lavis_blip2.detect, lavis_blip2.load, lavis_blip2.state,
+           lavis_blip2.save, takes_llm=True),
     Format("blip", "an original BLIP .pth file", blip_pth.detect, blip_pth.load, blip_pth.state,
            blip_pth.save),
     Format("hf", "a transformers directory or a Hub id like Salesforce/blip-image-captioning-base",

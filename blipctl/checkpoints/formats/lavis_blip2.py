@@ -1,0 +1,167 @@
+"""LAVIS's BLIP-2 `.pth` checkpoints: `{'model': state_dict}` of `blip2` /
+`blip2_feature_extractor` (the Q-Former with ITC/ITM/ITG heads), `blip2_opt` and `blip2_t5`.
+
+The architecture is read off the tensor shapes: EVA's 88-dim attention heads (LAVIS builds
+EVA ViT-g with 1408 // 88 heads), BERT's 64-dim heads in the Q-Former. A generation
+checkpoint holds no LM weights: the LM comes from its own directory or Hub id (`llm`).
+Reading uses `torch.load(weights_only=True)`, as for every `.pth`.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from blipctl.checkpoints.formats.blip_pth import read_pth
+from blipctl.checkpoints.keymap import KeyMap, Tied
+from blipctl.checkpoints.names import EVA_LAVIS, LM_HEAD, QFORMER_LAVIS
+from blipctl.errors import BlipctlError
+from blipctl.files import write_bytes
+from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval
+from blipctl.models.eva import EvaConfig, EvaViT
+from blipctl.models.layers import LMHead
+from blipctl.models.llm import FrozenLM
+from blipctl.models.qformer import QFormer, QFormerConfig
+from blipctl.text.codecs import BlipText, LMText
+
+EVA_HEAD_DIM, BERT_HEAD_DIM = 88, 64
+LN_VISION_EPS = 1e-5  # LAVIS's ln_vision is a default nn.LayerNorm (transformers' says 1e-6)
+PROJ = ("opt_proj", "t5_proj")  # the projection into the LM, named by its family
+_VISION = [("visual.module.eva.", "visual_encoder.", EVA_LAVIS),
+           ("", "", [("ln_vision.{w}", "ln_vision.{w}"), ("qformer.query_tokens", "query_tokens")]),
+           ("qformer.", "Qformer.bert.", QFORMER_LAVIS)]
+RETRIEVAL_KEYS = KeyMap([*_VISION, ("", "", [
+    (f"{m}.{{w}}", f"{m}.{{w}}") for m in ("vision_proj", "text_proj", "itm_head")] + [("temp", "temp")]),
+    ("lm_head.", "Qformer.cls.", LM_HEAD),
+    ("", "", [Tied("qformer.tok.weight", "Qformer.cls.predictions.decoder.weight"),
+              Tied("lm_head.bias", "Qformer.cls.predictions.decoder.bias")])])
+GENERATOR_KEYS = {p: KeyMap([*_VISION, ("", "", [("proj.{w}", f"{p}.{{w}}")])]) for p in PROJ}
+
+
+def holds(state: dict) -> bool:
+    return "query_tokens" in state
+
+
+def detect(source: str) -> bool:
+    """A `.pth` file with BLIP-2's learned queries: its keys are read memory-mapped, without
+    its tensors (a file torch cannot map is left to the BLIP format)."""
+    path = Path(source)
+    if not (path.is_file() and path.suffix in (".pth", ".pt")):
+        return False
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return False
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else {}
+    return isinstance(state, dict) and holds(state)
+
+
+def _count(state: dict, prefix: str) -> int:
+    return len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)})
+
+
+def eva_config(state: dict) -> EvaConfig:
+    width = state["visual_encoder.cls_token"].shape[-1]
+    patch = state["visual_encoder.patch_embed.proj.weight"].shape[-1]
+    grid = round((state["visual_encoder.pos_embed"].shape[1] - 1) ** 0.5)
+    return EvaConfig(image_size=grid * patch, patch_size=patch, width=width,
+                     depth=_count(state, "visual_encoder.blocks."), heads=width // EVA_HEAD_DIM,
+                     mlp_width=state["visual_encoder.blocks.0.mlp.fc1.weight"].shape[0])
+
+
+def qformer_config(state: dict, vision_width: int) -> QFormerConfig:
+    q = "Qformer.bert."
+    width = state["query_tokens"].shape[-1]
+    cross = sorted(int(k.split(".")[4]) for k in state
+                   if k.startswith(q + "encoder.layer.") and ".crossattention.self.query.weight" in k)
+    words = state.get(q + "embeddings.word_embeddings.weight")
+    depth = _count(state, q + "encoder.layer.")
+    return QFormerConfig(vocab_size=words.shape[0] if words is not None else 30523, width=width,
+                         depth=depth, heads=width // BERT_HEAD_DIM,
+                         mlp_width=state[q + "encoder.layer.0.intermediate_query.dense.weight"].shape[0],
+                         max_positions=state[q + "embeddings.position_embeddings.weight"].shape[0]
+                         if words is not None else 512,
+                         vision_width=vision_width, queries=state["query_tokens"].shape[1],
+                         cross_every=cross[1] - cross[0] if len(cross) > 1 else depth,
+                         text_ffn=q + "encoder.layer.0.intermediate.dense.weight" in state, dropout=0.0)
+
+
+def from_state(state: dict, where: str, llm: str | None = None):
+    """The model a LAVIS BLIP-2 state dict holds, in eval mode."""
+    eva = eva_config(state)
+    qf = qformer_config(state, eva.width)
+    visual, ln = EvaViT(eva), torch.nn.LayerNorm(eva.width, eps=LN_VISION_EPS)
+    proj = next((p for p in PROJ if f"{p}.weight" in state), None)
+    if proj is None:
+        if llm is not None:
+            raise BlipctlError(f"--llm {llm}: {where} is a Q-Former checkpoint (blip2), which has no LM")
+        dim = state["vision_proj.weight"].shape[0]
+        head = LMHead(qf.width, qf.vocab_size) if "Qformer.cls.predictions.bias" in state else None
+        model = Blip2Retrieval(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, dim),
+                               torch.nn.Linear(qf.width, dim), torch.nn.Linear(qf.width, 2), head)
+        keys, codec = RETRIEVAL_KEYS, BlipText(grounded_start="[CLS]")
+    else:
+        if llm is None:
+            raise BlipctlError(f"{where}: a LAVIS {proj[:-5]} checkpoint holds no LM weights; "
+                               "name the LM's directory or Hub id with --llm")
+        lm = _frozen_lm(llm, proj)
+        model = Blip2Generator(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, lm.width), lm)
+        keys, codec = GENERATOR_KEYS[proj], LMText(str(_lm_dir(llm)))
+    want = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
+    ours = keys.to_ours(state, where, like=want)
+    missing = sorted(set(want) - set(ours))
+    if missing:
+        raise BlipctlError(f"{where}: the checkpoint lacks {missing[0]}"
+                           + (f" and {len(missing) - 1} more tensors" if len(missing) > 1 else ""))
+    model.load_state_dict(ours, strict=False)
+    model.codec = codec
+    return model.eval()
+
+
+def _lm_dir(llm: str) -> Path:
+    from blipctl.checkpoints.formats.hf_blip import hub_or_dir
+
+    return hub_or_dir(llm)
+
+
+def _frozen_lm(llm: str, proj: str) -> FrozenLM:
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    auto = AutoModelForSeq2SeqLM if proj == "t5_proj" else AutoModelForCausalLM
+    try:
+        return FrozenLM(auto.from_pretrained(_lm_dir(llm)))
+    except (OSError, ValueError) as e:
+        kind = "encoder-decoder" if proj == "t5_proj" else "causal"
+        raise BlipctlError(f"--llm {llm}: not a transformers {kind} LM ({str(e).splitlines()[0]})") from None
+
+
+def load(source: str, llm: str | None = None):
+    return from_state(read_pth(source), str(source), llm)
+
+
+def state(source: str) -> dict[str, torch.Tensor]:
+    """The checkpoint under blipctl's names (for warm start): the Q-Former side only."""
+    theirs = read_pth(source)
+    proj = next((p for p in PROJ if f"{p}.weight" in theirs), None)
+    return (GENERATOR_KEYS[proj] if proj else RETRIEVAL_KEYS).to_ours(theirs, str(source))
+
+
+def lavis_state(model) -> dict[str, torch.Tensor]:
+    """A BLIP-2 model's state dict under LAVIS's names; never the LM's weights."""
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
+    if isinstance(model, Blip2Retrieval):
+        return RETRIEVAL_KEYS.to_theirs(ours)
+    if isinstance(model, Blip2Generator):
+        return GENERATOR_KEYS["t5_proj" if model.llm.encoder_decoder else "opt_proj"].to_theirs(ours)
+    raise BlipctlError(f"LAVIS's BLIP-2 format holds BLIP-2 models; this is a {type(model).__name__}")
+
+
+def save(model, out: str | Path) -> None:
+    """Writes `{'model': state_dict}` with LAVIS's key names (atomically)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save({"model": {k: v.detach().cpu().clone() for k, v in lavis_state(model).items()}}, buf)
+    write_bytes(out, buf.getvalue())
