@@ -1,6 +1,6 @@
-"""LAVIS's BLIP-2 `.pth` format: state dicts round-trip bit-exactly, and a LAVIS checkpoint gives
-the outputs of its transformers conversion (here: the transformers checkpoint it was written
-from)."""
+"""BLIP-2 checkpoints both ways: LAVIS `.pth` state dicts and transformers directories
+round-trip bit-exactly, and a LAVIS checkpoint gives the outputs of its transformers conversion
+(here: the transformers checkpoint it was written from)."""
 
 from __future__ import annotations
 
@@ -134,3 +134,45 @@ def test_cli_exports_lavis_and_captions_with_llm(opt, tmp_path):
     assert got == ours.caption(pixels, "", DecodeConfig(num_beams=1, max_length=8, min_length=2))[0]
     r = run_cli("caption", str(tmp_path / "a.png"), "--model", str(pth))
     assert r.returncode != 0 and "--llm" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("which", ["opt", "t5", "itm"])
+def test_hf_export_round_trips_bit_exactly(which, tmp_path):
+    """transformers directory -> blipctl -> `export --to hf`: the same tensors, a config that
+    transformers builds the same model from, and the same tokens or scores."""
+    from blip2_fixtures import blip2_t5
+    from safetensors.torch import load_file
+    from transformers import Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval
+
+    from blipctl.checkpoints.formats import hf_blip2
+
+    src = tmp_path / "src"
+    made = {"opt": lambda: blip2_opt(src)[0], "t5": lambda: blip2_t5(src)[0],
+            "itm": lambda: blip2_retrieval(src)}[which]()
+    ours = load_model(str(src))
+    hf_blip2.save(ours, tmp_path / "out")
+    _bit_exact(load_file(tmp_path / "out" / "model.safetensors"), load_file(src / "model.safetensors"))
+    cls = Blip2ForImageTextRetrieval if which == "itm" else Blip2ForConditionalGeneration
+    again = cls.from_pretrained(tmp_path / "out").eval()
+    assert again.config.to_dict()["num_query_tokens"] == made.config.num_query_tokens
+    torch.manual_seed(0)
+    pixels = torch.randn(2, 3, 30, 30)
+    if which == "itm":
+        assert score_gaps(again, ours, TEXTS, 2)[:2] == score_gaps(made, ours, TEXTS, 2)[:2]
+        return
+    reread = load_model(str(tmp_path / "out"))
+    decode = DecodeConfig(num_beams=3, max_new_tokens=5, min_new_tokens=1)
+    prompts = ["", "a photo of"]
+    got = reread.generate_ids(pixels, prompts, decode)
+    assert got.tolist() == ours.generate_ids(pixels, prompts, decode).tolist()
+    with torch.no_grad():
+        for a, b in zip(again.state_dict().values(), made.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_lavis_export_refuses_heads_it_cannot_record(tmp_path):
+    src = tmp_path / "src"
+    blip2_retrieval(src)  # 32-wide EVA with 4 heads of 8: a LAVIS file would be read with heads of 88
+    with pytest.raises(BlipctlError, match="records no head count") as e:
+        lavis_blip2.save(load_model(str(src)), tmp_path / "x.pth")
+    assert "\n" not in str(e.value) and not (tmp_path / "x.pth").exists()

@@ -136,12 +136,13 @@ def _count(state: dict, rx: str) -> int:
     return 1 + max(int(m.group(1)) for k in state if (m := re.match(rx, k)))
 
 
-def _heads(width: int, what: str) -> int:
-    if width % HEAD_DIM:
-        raise BlipctlError(f"{what} width {width} is not a multiple of {HEAD_DIM}: a .pth file does not "
-                           f"record the head count, and blipctl reads it as width / {HEAD_DIM} "
-                           "(BLIP's head size)")
-    return width // HEAD_DIM
+def heads_of(width: int, what: str, head_dim: int = HEAD_DIM, whose: str = "BLIP's") -> int:
+    """The head count a .pth implies: width / head_dim, or a one-line error."""
+    if width % head_dim or width < head_dim:
+        raise BlipctlError(f"{what} width {width} is not a multiple of {head_dim}: a .pth file does not "
+                           f"record the head count, and blipctl reads it as width / {head_dim} "
+                           f"({whose} head size)")
+    return width // head_dim
 
 
 def vit_config(state: dict, image_size: int | None = None) -> ViTConfig:
@@ -150,13 +151,13 @@ def vit_config(state: dict, image_size: int | None = None) -> ViTConfig:
     grid = int((state["visual_encoder.pos_embed"].shape[1] - 1) ** 0.5)
     return ViTConfig(image_size=image_size or grid * patch, patch_size=patch, width=width,
                      depth=_count(state, r"visual_encoder\.blocks\.(\d+)\."),
-                     heads=_heads(width, "the vision encoder's"),
+                     heads=heads_of(width, "the vision encoder's"),
                      mlp_ratio=state["visual_encoder.blocks.0.mlp.fc1.weight"].shape[0] / width)
 
 
 def med_config(state: dict, prefix: str, image_width: int) -> MEDConfig:
     vocab, width = state[f"{prefix}embeddings.word_embeddings.weight"].shape
-    return MEDConfig(vocab_size=vocab, width=width, heads=_heads(width, "the text transformer's"),
+    return MEDConfig(vocab_size=vocab, width=width, heads=heads_of(width, "the text transformer's"),
                      depth=_count(state, re.escape(prefix) + r"encoder\.layer\.(\d+)\."),
                      mlp_width=state[f"{prefix}encoder.layer.0.intermediate.dense.weight"].shape[0],
                      max_positions=state[f"{prefix}embeddings.position_embeddings.weight"].shape[0],

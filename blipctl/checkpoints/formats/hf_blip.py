@@ -184,6 +184,8 @@ def save(model, out: str | Path) -> None:
     from safetensors.torch import save as to_bytes
     from transformers import BlipImageProcessor, BlipProcessor
 
+    if hf_blip2.writes(model):
+        return hf_blip2.save(model, out)
     out = Path(out)
     cfg = hf_config(model)
     state = KEYS[type(model)].to_theirs(model.state_dict())

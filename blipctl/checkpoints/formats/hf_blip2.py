@@ -10,6 +10,7 @@ which is the same sequence to the LM (legacy checkpoints, with no image token, p
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,3 +146,91 @@ def _tied_keys(lm: torch.nn.Module) -> list[str]:
         else:
             seen[p.data_ptr()] = name
     return tied
+
+
+def writes(model) -> bool:
+    return isinstance(model, (Blip2Generator, Blip2Retrieval))
+
+
+def hf_config(model) -> dict:
+    """transformers' Blip2Config (as a dict) describing a Blip2Generator or Blip2Retrieval."""
+    v, q = model.visual.module.cfg, model.qformer.cfg
+    vision = dict(image_size=v.image_size, patch_size=v.patch_size, hidden_size=v.width,
+                  num_hidden_layers=v.depth, num_attention_heads=v.heads, intermediate_size=v.mlp_width,
+                  layer_norm_eps=model.ln_vision.eps, hidden_act="gelu")
+    qformer = dict(vocab_size=q.vocab_size, hidden_size=q.width, num_hidden_layers=q.depth,
+                   num_attention_heads=q.heads, intermediate_size=q.mlp_width,
+                   max_position_embeddings=q.max_positions, cross_attention_frequency=q.cross_every,
+                   layer_norm_eps=q.eps, use_qformer_text_input=q.text_ffn, hidden_act="gelu")
+    cfg = dict(model_type="blip-2", vision_config=vision, qformer_config=qformer, num_query_tokens=q.queries)
+    if isinstance(model, Blip2Generator):
+        cfg["text_config"] = model.llm.lm.config.to_dict()
+        image = getattr(model.codec.tokenizer, "image_token", None)
+        if image is not None:  # new-style: the tokenizer writes the image tokens
+            cfg["image_token_index"] = model.codec.tokenizer.convert_tokens_to_ids(image)
+        cfg["architectures"] = ["Blip2ForConditionalGeneration"]
+    else:
+        cfg["image_text_hidden_size"] = model.vision_proj.out_features
+        cfg["architectures"] = ["Blip2ForImageTextRetrieval"]
+    return cfg
+
+
+def hf_state(model) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(the state dict under transformers' names, our tensors that transformers has no place for)."""
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
+    dropped = [k for k in ours if k in NOT_IN_HF or k.startswith("lm_head.")]
+    ours = {k: v for k, v in ours.items() if k not in dropped}
+    if isinstance(model, Blip2Generator):
+        theirs = GENERATOR_KEYS.to_theirs(ours)
+        theirs.update({LM_PREFIX + k: v for k, v in model.llm.lm.state_dict().items()})
+    else:
+        theirs = RETRIEVAL_KEYS.to_theirs(ours)
+    return theirs, dropped
+
+
+def save(model, out: str | Path) -> None:
+    """A directory that transformers' Blip2* class loads, with the LM's tokenizer and an image
+    processor (Blip2Processor); each file written atomically. Tensors transformers has no
+    place for (LAVIS's `temp`, the ITG head) are named on stderr, not written."""
+    import sys
+    import tempfile
+
+    from safetensors.torch import save as to_bytes
+    from transformers import Blip2Processor, BlipImageProcessor
+
+    from blipctl.files import write_bytes, write_text
+
+    out = Path(out)
+    state, dropped = hf_state(model)
+    head = [k for k in dropped if k not in NOT_IN_HF]
+    if head:
+        sys.stderr.write(f"note: transformers' {hf_config(model)['architectures'][0]} has no ITG head; "
+                         f"not written: {', '.join(head)} (--to lavis keeps it)\n")
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in _untie(state).items()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / "model.safetensors", to_bytes(state, metadata={"format": "pt"}))
+    write_text(out / "config.json", json.dumps(hf_config(model), indent=2))
+    size = model.image_size
+    images = BlipImageProcessor(size={"height": size, "width": size})
+    with tempfile.TemporaryDirectory(dir=out, prefix=".processor.") as tmp:
+        if isinstance(model, Blip2Generator):
+            queries = model.qformer.cfg.queries
+            Blip2Processor(images, model.codec.tokenizer, num_query_tokens=queries).save_pretrained(tmp)
+        else:
+            images.save_pretrained(tmp)
+            model.codec.tokenizer.save_pretrained(tmp)
+        for f in sorted(Path(tmp).iterdir()):
+            if f.is_file():
+                write_bytes(out / f.name, f.read_bytes())
+
+
+def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share storage (tied embeddings): keep the first name."""
+    seen, out = set(), {}
+    for k, v in state.items():
+        ptr = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
+        if ptr in seen:
+            continue
+        seen.add(ptr)
+        out[k] = v
+    return out

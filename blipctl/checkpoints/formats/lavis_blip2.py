@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from blipctl.checkpoints.formats.blip_pth import read_pth
+from blipctl.checkpoints.formats.blip_pth import heads_of, read_pth
 from blipctl.checkpoints.keymap import KeyMap, Tied
 from blipctl.checkpoints.names import EVA_LAVIS, LM_HEAD, QFORMER_LAVIS
 from blipctl.errors import BlipctlError
@@ -67,7 +67,8 @@ def eva_config(state: dict) -> EvaConfig:
     patch = state["visual_encoder.patch_embed.proj.weight"].shape[-1]
     grid = round((state["visual_encoder.pos_embed"].shape[1] - 1) ** 0.5)
     return EvaConfig(image_size=grid * patch, patch_size=patch, width=width,
-                     depth=_count(state, "visual_encoder.blocks."), heads=width // EVA_HEAD_DIM,
+                     depth=_count(state, "visual_encoder.blocks."),
+                     heads=heads_of(width, "the EVA vision tower's", EVA_HEAD_DIM, "EVA's"),
                      mlp_width=state["visual_encoder.blocks.0.mlp.fc1.weight"].shape[0])
 
 
@@ -79,7 +80,7 @@ def qformer_config(state: dict, vision_width: int) -> QFormerConfig:
     words = state.get(q + "embeddings.word_embeddings.weight")
     depth = _count(state, q + "encoder.layer.")
     return QFormerConfig(vocab_size=words.shape[0] if words is not None else 30523, width=width,
-                         depth=depth, heads=width // BERT_HEAD_DIM,
+                         depth=depth, heads=heads_of(width, "the Q-Former's", BERT_HEAD_DIM, "BERT's"),
                          mlp_width=state[q + "encoder.layer.0.intermediate_query.dense.weight"].shape[0],
                          max_positions=state[q + "embeddings.position_embeddings.weight"].shape[0]
                          if words is not None else 512,
@@ -149,13 +150,23 @@ def state(source: str) -> dict[str, torch.Tensor]:
 
 
 def lavis_state(model) -> dict[str, torch.Tensor]:
-    """A BLIP-2 model's state dict under LAVIS's names; never the LM's weights."""
+    """A BLIP-2 model's state dict under LAVIS's names; never the LM's weights. A model whose
+    head widths differ from LAVIS's (88 in EVA, 64 in the Q-Former) is refused: the file would
+    be read back with other heads."""
+    if not isinstance(model, (Blip2Retrieval, Blip2Generator)):
+        raise BlipctlError(f"LAVIS's BLIP-2 format holds BLIP-2 models; this is a {type(model).__name__}")
+    _same_heads(model.visual.module.cfg, "EVA vision tower", EVA_HEAD_DIM)
+    _same_heads(model.qformer.cfg, "Q-Former", BERT_HEAD_DIM)
     ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
     if isinstance(model, Blip2Retrieval):
         return RETRIEVAL_KEYS.to_theirs(ours)
-    if isinstance(model, Blip2Generator):
-        return GENERATOR_KEYS["t5_proj" if model.llm.encoder_decoder else "opt_proj"].to_theirs(ours)
-    raise BlipctlError(f"LAVIS's BLIP-2 format holds BLIP-2 models; this is a {type(model).__name__}")
+    return GENERATOR_KEYS["t5_proj" if model.llm.encoder_decoder else "opt_proj"].to_theirs(ours)
+
+
+def _same_heads(cfg, what: str, dim: int) -> None:
+    if cfg.width != cfg.heads * dim:
+        raise BlipctlError(f"the {what} has {cfg.heads} heads of {cfg.width // cfg.heads}; a LAVIS .pth "
+                           f"records no head count and is read with heads of {dim}: --to hf keeps it")
 
 
 def save(model, out: str | Path) -> None:
