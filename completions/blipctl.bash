@@ -47,7 +47,7 @@ _blipctl_value_kind() {
         "caption|--prompt") echo "none" ;;
         "caption|--batch-size") echo "none" ;;
         "caption|-b") echo "none" ;;
-        "caption|--dtype") echo "choice:fp32 bf16" ;;
+        "caption|--dtype") echo "choice:auto fp32 bf16" ;;
         "caption|--device") echo "none" ;;
         "caption|--format") echo "choice:text jsonl" ;;
         "data synth|--out") echo "dir" ;;
@@ -85,7 +85,7 @@ _blipctl_value_kind() {
         "vqa|--min-length") echo "none" ;;
         "vqa|--batch-size") echo "none" ;;
         "vqa|-b") echo "none" ;;
-        "vqa|--dtype") echo "choice:fp32 bf16" ;;
+        "vqa|--dtype") echo "choice:auto fp32 bf16" ;;
         "vqa|--device") echo "none" ;;
         "vqa|--format") echo "choice:text jsonl" ;;
     esac

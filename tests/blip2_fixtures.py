@@ -14,6 +14,14 @@ IMAGE_TOKEN = "<image>"
 N_QUERY = 10
 
 
+def load_fp32(source: str, llm: str | None = None):
+    """A BLIP-2 checkpoint with its frozen parts in fp32, for comparisons with transformers in
+    fp32 (by default they are bf16 where this machine computes bf16 fast)."""
+    from blipctl.checkpoints.load import load_model
+
+    return load_model(source, llm, frozen_dtype=torch.float32)
+
+
 def corpus_texts(n: int = 400) -> list[str]:
     """Captions, alt-texts and VQA prompts of synthetic scenes, for training tokenizers."""
     from blipctl.data.synth import language

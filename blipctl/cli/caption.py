@@ -11,8 +11,13 @@ from blipctl.cli.output import emit_results
 
 
 class DType(str, enum.Enum):
+    auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
+
+
+DTYPE_HELP = ("Weights: auto is fp32 for BLIP, and for BLIP-2's frozen tower and LM bf16 where this "
+              "machine computes bf16 fast (the Q-Former stays fp32).")
 
 
 class Format(str, enum.Enum):
@@ -39,7 +44,7 @@ def caption(
     prompt: str | None = typer.Option(None, "--prompt", help="Text the caption continues (default: the "
                                       "model's own, 'a picture of ' for BLIP, none for BLIP-2)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per batch."),
-    dtype: DType = typer.Option(DType.fp32, "--dtype", help="Weights and activations."),
+    dtype: DType = typer.Option(DType.auto, "--dtype", help=DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     fmt: Format = typer.Option(Format.text, "--format", help="text, or jsonl records."),
 ) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from blipctl.cli.caption import DType, Format
+from blipctl.cli.caption import DTYPE_HELP, DType, Format
 from blipctl.cli.output import emit_results
 from blipctl.errors import ConfigError
 
@@ -30,7 +30,7 @@ def vqa(
     max_length: int = typer.Option(10, "--max-length", help="Most answer tokens, [DEC] included."),
     min_length: int = typer.Option(1, "--min-length", help="Fewest answer tokens."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Questions per batch."),
-    dtype: DType = typer.Option(DType.fp32, "--dtype", help="Weights and activations."),
+    dtype: DType = typer.Option(DType.auto, "--dtype", help=DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     fmt: Format = typer.Option(Format.text, "--format", help="text, or jsonl records."),
 ) -> None:

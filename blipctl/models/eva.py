@@ -46,6 +46,18 @@ class EvaViT(nn.Module):
             raise BlipctlError(f"EVA MLP width {cfg.mlp_width} is not representable as a ratio of "
                                f"width {cfg.width} (timm builds {got})")
 
+    @classmethod
+    def empty(cls, cfg: EvaConfig, dtype: torch.dtype = torch.float32) -> EvaViT:
+        """Uninitialised weights in `dtype`, for a checkpoint to fill: built on the meta device,
+        so nothing is drawn and each weight is allocated once, in its final dtype."""
+        with torch.device("meta"):
+            model = cls(cfg)
+        model = model.to_empty(device="cpu").to(dtype)
+        for m in model.modules():  # the constant zero key biases are not in any checkpoint
+            if hasattr(m, "k_bias") and m.k_bias is not None:
+                m.k_bias.zero_()
+        return model
+
     @property
     def image_size(self) -> int:
         return self.cfg.image_size

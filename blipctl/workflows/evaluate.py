@@ -33,6 +33,7 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
 
     from blipctl.checkpoints.load import load_model
     from blipctl.config.schema import instantiate
+    from blipctl.models.blip2 import FrozenVision
     from blipctl.models.protocols import find, what
 
     if not cfg.model:
@@ -44,12 +45,15 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
         device = torch.device(cfg.device)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[cfg.dtype]
     task = instantiate(cfg.task)
-    loaded = load_model(cfg.model, cfg.llm)
+    loaded = load_model(cfg.model, cfg.llm, frozen_dtype=dtype)
     model = find(loaded, task.needs)
     if model is None:
         raise BlipctlError(f"--model {cfg.model}: a {type(loaded).__name__} cannot run "
                            f"{type(task).__name__}: it cannot {what(task.needs)}")
-    model = model.to(device=device, dtype=dtype).eval()
+    if isinstance(model, FrozenVision):  # BLIP-2 holds its frozen parts in `dtype`, the rest in fp32
+        model, dtype = model.to(device=device).eval(), torch.float32
+    else:
+        model = model.to(device=device, dtype=dtype).eval()
     t0 = time.perf_counter()
     result = task(model, cfg.data, device, dtype)
     seconds = time.perf_counter() - t0

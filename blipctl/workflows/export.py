@@ -12,6 +12,8 @@ def export(model: str, to: str, out: Path, llm: str | None = None) -> Path:
     from blipctl.checkpoints.formats import writer
     from blipctl.checkpoints.load import load_model
 
+    import torch
+
     save = writer(to).save
-    save(load_model(model, llm), out)
+    save(load_model(model, llm, frozen_dtype=torch.float32), out)  # lossless: frozen parts in fp32
     return out

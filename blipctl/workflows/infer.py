@@ -17,7 +17,7 @@ class CaptionJob:
     prompt: str | None = None  # None: the model's own (`model.prompt`)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     batch_size: int = 8
-    dtype: str = "fp32"  # fp32 | bf16
+    dtype: str = "auto"  # fp32 | bf16 | auto (BLIP: fp32; BLIP-2's frozen parts: bf16 where it is fast)
     device: str = "cpu"
 
 
@@ -38,7 +38,7 @@ class VQAJob:
     answers: list[str] | None = None  # rank these instead of generating
     k_test: int = 128
     batch_size: int = 8
-    dtype: str = "fp32"
+    dtype: str = "auto"
     device: str = "cpu"
 
 
@@ -47,18 +47,34 @@ def torch_setup(dtype: str, device: str):
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BlipctlError(f"--device {device}: CUDA is not available here")
-    return {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype], torch.device(device)
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "auto": None}[dtype], torch.device(device)
+
+
+def loaded(source: str, llm: str | None, dtype, device, where: str, capability: type):
+    """(the model `source` holds, placed on `device`, and the dtype its input images take).
+    A BLIP-2 model holds its own dtypes: its frozen tower and LM load in `dtype` (None: bf16
+    where this machine computes it fast), the rest stays fp32, and images go in as fp32. Any
+    other model is cast whole to `dtype` (None: fp32)."""
+    import torch
+
+    from blipctl.checkpoints.load import load_model
+    from blipctl.models.blip2 import FrozenVision
+    from blipctl.models.protocols import require
+
+    model = require(load_model(source, llm, frozen_dtype=dtype), capability, where)
+    if isinstance(model, FrozenVision):
+        return model.to(device=device), torch.float32
+    dtype = dtype or torch.float32
+    return model.to(device=device, dtype=dtype), dtype
 
 
 def caption(paths: list[str], job: CaptionJob,
             advance: Callable[[int], None] = lambda n: None) -> Iterator[Result]:
     """Captions each image; a file that cannot be read yields a Result with `error`."""
-    from blipctl.checkpoints.load import load_model
-    from blipctl.models.protocols import Captioner, require
+    from blipctl.models.protocols import Captioner
 
     dtype, device = torch_setup(job.dtype, job.device)
-    model = require(load_model(job.model, job.llm), Captioner, f"--model {job.model}")
-    model = model.to(device=device, dtype=dtype)
+    model, dtype = loaded(job.model, job.llm, dtype, device, f"--model {job.model}", Captioner)
     for start in range(0, len(paths), job.batch_size):
         good, images, bad = _load_batch([{"image": p} for p in paths[start:start + job.batch_size]],
                                         model.image_size, device, dtype)
@@ -92,13 +108,11 @@ def _load_batch(items: list[dict], size: int, device, dtype) -> tuple[list, obje
 def vqa(items: list[dict], job: VQAJob,
         advance: Callable[[int], None] = lambda n: None) -> Iterator[Result]:
     """Answers {"image", "question"} items: generated, or ranked from `job.answers`."""
-    from blipctl.checkpoints.load import load_model
-    from blipctl.models.protocols import Answerer, AnswerRanker, require
+    from blipctl.models.protocols import Answerer, AnswerRanker
 
     dtype, device = torch_setup(job.dtype, job.device)
     needs = AnswerRanker if job.answers else Answerer
-    model = require(load_model(job.model, job.llm), needs, f"--model {job.model}").to(device=device,
-                                                                                     dtype=dtype)
+    model, dtype = loaded(job.model, job.llm, dtype, device, f"--model {job.model}", needs)
     ranked = model.candidates(job.answers, device) if job.answers else None
     for start in range(0, len(items), job.batch_size):
         good, images, bad = _load_batch(items[start:start + job.batch_size], model.image_size,

@@ -8,9 +8,8 @@ import shutil
 
 import pytest
 import torch
-from blip2_fixtures import IMAGE_TOKEN, N_QUERY, blip2_opt, blip2_t5, hf_inputs
+from blip2_fixtures import IMAGE_TOKEN, N_QUERY, blip2_opt, blip2_t5, hf_inputs, load_fp32
 
-from blipctl.checkpoints.load import load_model
 from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.models.blip2 import Blip2Generator
@@ -63,7 +62,7 @@ def _same_tokens(got: torch.Tensor, want: torch.Tensor, pad: int) -> None:
 @pytest.mark.parametrize("beams", [1, 5])
 def test_opt_generates_transformers_tokens(opt, pixels, beams):
     path, hf, tok = opt
-    ours = load_model(str(path))
+    ours = load_fp32(str(path))
     assert isinstance(ours, Blip2Generator) and not ours.llm.encoder_decoder
     decode = DecodeConfig(num_beams=beams, max_new_tokens=8, min_new_tokens=1, length_penalty=0.0)
     ids, mask = hf_inputs(tok, PROMPTS)
@@ -76,7 +75,7 @@ def test_opt_generates_transformers_tokens(opt, pixels, beams):
 @pytest.mark.parametrize("beams", [1, 5])
 def test_t5_generates_transformers_tokens(t5, pixels, beams):
     path, hf, tok = t5
-    ours = load_model(str(path))
+    ours = load_fp32(str(path))
     assert isinstance(ours, Blip2Generator) and ours.llm.encoder_decoder
     decode = DecodeConfig(num_beams=beams, max_new_tokens=8, min_new_tokens=1, length_penalty=-1.0)
     ids, mask = _t5_inputs(tok, PROMPTS)
@@ -88,7 +87,7 @@ def test_t5_generates_transformers_tokens(t5, pixels, beams):
 
 def test_same_prompt_other_images_other_captions(opt):
     path, hf, tok = opt
-    ours = load_model(str(path))
+    ours = load_fp32(str(path))
     torch.manual_seed(3)
     images = torch.randn(2, 3, 30, 30)
     ids, mask = hf_inputs(tok, ["", ""])
@@ -100,7 +99,7 @@ def test_same_prompt_other_images_other_captions(opt):
 
 def test_opt_logits_match(opt, pixels):
     path, hf, tok = opt
-    ours = load_model(str(path))
+    ours = load_fp32(str(path))
     ids, mask = hf_inputs(tok, PROMPTS)
     with torch.no_grad():
         want = hf(pixel_values=pixels, input_ids=ids, attention_mask=mask).logits
@@ -114,7 +113,7 @@ def test_opt_logits_match(opt, pixels):
 
 def test_t5_logits_match(t5, pixels):
     path, hf, tok = t5
-    ours = load_model(str(path))
+    ours = load_fp32(str(path))
     ids, mask = _t5_inputs(tok, PROMPTS)
     dec = torch.tensor([[0, 5, 9, 12], [0, 7, 7, 3]])
     with torch.no_grad():
@@ -134,13 +133,13 @@ def test_legacy_checkpoint_prepends_the_same_queries(opt, pixels, tmp_path):
     cfg.pop("image_token_index", None)
     (legacy / "config.json").write_text(json.dumps(cfg))
     decode = DecodeConfig(num_beams=3, max_new_tokens=6, min_new_tokens=1)
-    assert load_model(str(legacy)).generate_ids(pixels, PROMPTS, decode).tolist() == \
-        load_model(str(path)).generate_ids(pixels, PROMPTS, decode).tolist()
+    assert load_fp32(str(legacy)).generate_ids(pixels, PROMPTS, decode).tolist() == \
+        load_fp32(str(path)).generate_ids(pixels, PROMPTS, decode).tolist()
 
 
 def test_frozen_parts_stay_in_eval_mode(opt):
     path, _, _ = opt
-    model = load_model(str(path)).train()
+    model = load_fp32(str(path)).train()
     assert not model.visual.training and not model.llm.training and not model.llm.lm.training
     assert model.qformer.training and model.ln_vision.training
     assert not any(p.requires_grad for p in model.visual.parameters())
@@ -159,5 +158,25 @@ def test_non_zero_key_bias_is_refused(opt, tmp_path):
     state[key] = state[key] + 1.0
     save_file(state, bad / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(BlipctlError, match="key part of the qkv bias is not zero") as e:
-        load_model(str(bad))
+        load_fp32(str(bad))
     assert key in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bf16_frozen_parts_keep_the_q_former_in_fp32(opt, pixels):
+    """bf16 for the frozen tower and LM (the default where this machine computes bf16 fast):
+    the trainable parts stay fp32, and the logits stay near the fp32 model's."""
+    path, _, tok = opt
+    from blipctl.checkpoints.load import load_model
+
+    half = load_model(str(path), frozen_dtype=torch.bfloat16)
+    full = load_fp32(str(path))
+    for part in (half.visual, half.llm):
+        assert {p.dtype for p in part.parameters()} == {torch.bfloat16}
+    for part in (half.qformer, half.proj, half.ln_vision):
+        assert {p.dtype for p in part.parameters()} == {torch.float32}
+    ids, mask = full.codec.prompts(PROMPTS, left=True)
+    with torch.no_grad():
+        a, b = half.logits(pixels, ids, mask).float(), full.logits(pixels, ids, mask)
+    real = torch.cat([torch.ones(2, N_QUERY), mask], 1).bool()
+    assert (a[real] - b[real]).abs().max() < 0.05 * b[real].abs().max()
+    assert half.generate_ids(pixels, PROMPTS, DecodeConfig(num_beams=1, max_new_tokens=3)).shape[0] == 2

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import pytest
 import torch
-from blip2_fixtures import LAVIS_QFORMER, LAVIS_VISION, blip2_opt, blip2_retrieval, hf_inputs, score_gaps
+from blip2_fixtures import (
+    LAVIS_QFORMER,
+    LAVIS_VISION,
+    blip2_opt,
+    blip2_retrieval,
+    hf_inputs,
+    load_fp32,
+    score_gaps,
+)
 
 from blipctl.checkpoints.formats import lavis_blip2
 from blipctl.checkpoints.formats.blip_pth import read_pth
-from blipctl.checkpoints.load import load_model
 from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval
@@ -24,7 +31,7 @@ def itm(tmp_path_factory):
     root = tmp_path_factory.mktemp("lavis_itm")
     hf = blip2_retrieval(root / "hf", LAVIS_VISION, LAVIS_QFORMER)
     pth = root / "blip2.pth"
-    lavis_blip2.save(load_model(str(root / "hf")), pth)
+    lavis_blip2.save(load_fp32(str(root / "hf")), pth)
     return hf, pth
 
 
@@ -36,7 +43,7 @@ def opt(tmp_path_factory):
     hf.language_model.save_pretrained(root / "opt")
     tok.save_pretrained(root / "opt")
     pth = root / "blip2_opt.pth"
-    lavis_blip2.save(load_model(str(root / "hf")), pth)
+    lavis_blip2.save(load_fp32(str(root / "hf")), pth)
     return hf, tok, pth, root / "opt"
 
 
@@ -63,7 +70,7 @@ def test_q_former_checkpoint_round_trips_bit_exactly(itm, tmp_path):
     theirs["Qformer.cls.predictions.decoder.weight"] = words
     theirs["Qformer.cls.predictions.decoder.bias"] = theirs["Qformer.cls.predictions.bias"]
     theirs["temp"] = torch.tensor(0.0625)
-    model = lavis_blip2.from_state(theirs, "stage1.pth")
+    model = lavis_blip2.from_state(theirs, "stage1.pth", frozen_dtype=torch.float32)
     assert isinstance(model, Blip2Retrieval) and model.lm_head is not None
     _bit_exact(lavis_blip2.lavis_state(model), theirs)
     lavis_blip2.save(model, tmp_path / "again.pth")
@@ -72,7 +79,7 @@ def test_q_former_checkpoint_round_trips_bit_exactly(itm, tmp_path):
 
 def test_q_former_checkpoint_scores_as_transformers(itm):
     hf, pth = itm
-    ours = load_model(str(pth))
+    ours = load_fp32(str(pth))
     assert isinstance(ours, Blip2Retrieval)
     itc_gap, itm_gap, spread = score_gaps(hf, ours, TEXTS, 2)
     # LAVIS's ln_vision has eps 1e-5 where transformers' post_layernorm has 1e-6
@@ -84,7 +91,7 @@ def test_opt_checkpoint_with_its_llm_generates_as_transformers(opt):
     theirs = read_pth(pth)
     assert "opt_proj.weight" in theirs
     assert not any(k.startswith(("opt_model", "language_model")) for k in theirs)  # no LM weights
-    ours = load_model(str(pth), llm=str(llm))
+    ours = load_fp32(str(pth), llm=str(llm))
     assert isinstance(ours, Blip2Generator)
     _bit_exact(lavis_blip2.lavis_state(ours), theirs)
     torch.manual_seed(0)
@@ -102,11 +109,11 @@ def test_opt_checkpoint_with_its_llm_generates_as_transformers(opt):
 def test_llm_is_required_and_only_for_lavis(opt, itm):
     _, _, pth, llm = opt
     with pytest.raises(BlipctlError, match="holds no LM weights; name the LM's directory or Hub id"):
-        load_model(str(pth))
+        load_fp32(str(pth))
     with pytest.raises(BlipctlError, match="is a Q-Former checkpoint"):
-        load_model(str(itm[1]), llm=str(llm))
+        load_fp32(str(itm[1]), llm=str(llm))
     with pytest.raises(BlipctlError, match="only a LAVIS BLIP-2 checkpoint takes an LM apart"):
-        load_model(str(llm), llm=str(llm))
+        load_fp32(str(llm), llm=str(llm))
 
 
 def test_cli_exports_lavis_and_captions_with_llm(opt, tmp_path):
@@ -124,12 +131,13 @@ def test_cli_exports_lavis_and_captions_with_llm(opt, tmp_path):
     _bit_exact(read_pth(pth), read_pth(opt[2]))
     Image.fromarray((np.random.RandomState(0).rand(30, 30, 3) * 255).astype("uint8")).save(tmp_path / "a.png")
     r = run_cli("caption", str(tmp_path / "a.png"), "--model", str(pth), "--llm", str(llm),
-                "--num-beams", "1", "--max-length", "8", "--min-length", "2", "--format", "jsonl")
+                "--num-beams", "1", "--max-length", "8", "--min-length", "2", "--format", "jsonl",
+                "--dtype", "fp32")
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)["caption"]
     from blipctl.data.images import load_rgb, preprocess
 
-    ours = load_model(str(hf_dir))
+    ours = load_fp32(str(hf_dir))
     pixels = preprocess(load_rgb(str(tmp_path / "a.png")), 30)[None]
     assert got == ours.caption(pixels, "", DecodeConfig(num_beams=1, max_length=8, min_length=2))[0]
     r = run_cli("caption", str(tmp_path / "a.png"), "--model", str(pth))
@@ -149,7 +157,7 @@ def test_hf_export_round_trips_bit_exactly(which, tmp_path):
     src = tmp_path / "src"
     made = {"opt": lambda: blip2_opt(src)[0], "t5": lambda: blip2_t5(src)[0],
             "itm": lambda: blip2_retrieval(src)}[which]()
-    ours = load_model(str(src))
+    ours = load_fp32(str(src))
     hf_blip2.save(ours, tmp_path / "out")
     _bit_exact(load_file(tmp_path / "out" / "model.safetensors"), load_file(src / "model.safetensors"))
     cls = Blip2ForImageTextRetrieval if which == "itm" else Blip2ForConditionalGeneration
@@ -160,7 +168,7 @@ def test_hf_export_round_trips_bit_exactly(which, tmp_path):
     if which == "itm":
         assert score_gaps(again, ours, TEXTS, 2)[:2] == score_gaps(made, ours, TEXTS, 2)[:2]
         return
-    reread = load_model(str(tmp_path / "out"))
+    reread = load_fp32(str(tmp_path / "out"))
     decode = DecodeConfig(num_beams=3, max_new_tokens=5, min_new_tokens=1)
     prompts = ["", "a photo of"]
     got = reread.generate_ids(pixels, prompts, decode)
@@ -174,5 +182,5 @@ def test_lavis_export_refuses_heads_it_cannot_record(tmp_path):
     src = tmp_path / "src"
     blip2_retrieval(src)  # 32-wide EVA with 4 heads of 8: a LAVIS file would be read with heads of 88
     with pytest.raises(BlipctlError, match="records no head count") as e:
-        lavis_blip2.save(load_model(str(src)), tmp_path / "x.pth")
+        lavis_blip2.save(load_fp32(str(src)), tmp_path / "x.pth")
     assert "\n" not in str(e.value) and not (tmp_path / "x.pth").exists()

@@ -10,10 +10,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from blip2_fixtures import blip2_retrieval, hf_scores, score_gaps
+from blip2_fixtures import blip2_retrieval, hf_scores, load_fp32, score_gaps
 from PIL import Image
 
-from blipctl.checkpoints.load import load_model
 from blipctl.models.blip2 import Blip2Retrieval
 
 TEXTS = ["a red circle on a gray background", "two blue stars", "a green square left of a cross",
@@ -28,7 +27,7 @@ def retrieval(tmp_path_factory):
 
 def test_itc_and_itm_scores_match_transformers(retrieval):
     path, hf = retrieval
-    ours = load_model(str(path))
+    ours = load_fp32(str(path))
     assert isinstance(ours, Blip2Retrieval)
     itc_gap, itm_gap, spread = score_gaps(hf, ours, TEXTS, 3)
     assert itc_gap < 1e-4 and itm_gap < 1e-4
@@ -40,7 +39,7 @@ def test_eval_ranks_equal_brute_force_with_transformers_scores(retrieval, tmp_pa
     from blipctl.eval.retrieval import RetrievalEval
 
     path, hf = retrieval
-    ours = load_model(str(path))
+    ours = load_fp32(str(path))
     rng = np.random.RandomState(0)
     records = []
     for i in range(4):

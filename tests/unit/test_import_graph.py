@@ -17,7 +17,7 @@ LAYERS = [
     ["engine", "eval", "capfilt", "export"],
     ["tasks", "checkpoints"],
     ["models", "objectives", "data", "text", "config", "metrics", "decode"],
-    ["errors", "files", "progress", "__init__", "recipes"],
+    ["errors", "files", "progress", "hardware", "__init__", "recipes"],
 ]
 LAYER = {name: i for i, row in enumerate(LAYERS) for name in row}
 

@@ -33,16 +33,17 @@ class Format:
     state: Callable[[str], dict]
     save: Callable[[object, Path], None] | None = None  # None: blipctl does not write it
     takes_llm: bool = False  # its checkpoints hold no LM: load(source, llm=...) names one
+    takes_frozen_dtype: bool = False  # load(source, frozen_dtype=...) holds BLIP-2's frozen parts in it
 
 
 FORMATS: tuple[Format, ...] = (
     Format("run", "a blipctl run directory", blipctl_run.detect, blipctl_run.load, blipctl_run.state),
     Format("lavis", "a LAVIS BLIP-2 .pth file", lavis_blip2.detect, lavis_blip2.load, lavis_blip2.state,
-           lavis_blip2.save, takes_llm=True),
+           lavis_blip2.save, takes_llm=True, takes_frozen_dtype=True),
     Format("blip", "an original BLIP .pth file", blip_pth.detect, blip_pth.load, blip_pth.state,
            blip_pth.save),
     Format("hf", "a transformers directory or a Hub id like Salesforce/blip-image-captioning-base",
-           hf_blip.detect, hf_blip.load, hf_blip.state, hf_blip.save),
+           hf_blip.detect, hf_blip.load, hf_blip.state, hf_blip.save, takes_frozen_dtype=True),
 )
 
 

@@ -85,11 +85,11 @@ def codec_of(cfg: dict, where: Path) -> BlipText:
     return BlipText(grounded_start=start, vocab_file=vocab and str(where / VOCAB_NAME))
 
 
-def load_dir(directory: Path):
+def load_dir(directory: Path, frozen=None):
     """The task model a save_pretrained directory holds, in eval mode."""
     cfg = json.loads((directory / "config.json").read_text())
     if hf_blip2.holds(cfg):
-        return hf_blip2.load_dir(directory, cfg, read_state(directory))
+        return hf_blip2.load_dir(directory, cfg, frozen)
     arch = (cfg.get("architectures") or ["?"])[0]
     task = next((t for t, a in ARCHITECTURES.items() if a == arch), None)
     if task is None:
@@ -108,9 +108,10 @@ def load_dir(directory: Path):
     return model.eval()
 
 
-def load(source: str):
-    """The task model of a transformers directory or Hub id, in eval mode."""
-    return load_dir(hub_or_dir(source))
+def load(source: str, frozen_dtype=None):
+    """The task model of a transformers directory or Hub id, in eval mode; `frozen_dtype`: what a
+    BLIP-2 model's frozen tower and LM are held in (None: bf16 where this machine computes it fast)."""
+    return load_dir(hub_or_dir(source), frozen_dtype)
 
 
 def state(source: str) -> dict[str, torch.Tensor]:

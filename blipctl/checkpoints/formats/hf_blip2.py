@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from blipctl.checkpoints.formats.hf_common import need_gelu
+from blipctl.checkpoints.formats.hf_common import need_gelu, read_state
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import EVA_HF, QFORMER_HF
 from blipctl.errors import BlipctlError
@@ -67,24 +67,29 @@ def qformer_config(q: dict, vision_width: int, queries: int) -> QFormerConfig:
                          eps=q.get("layer_norm_eps", 1e-12), dropout=0.0)
 
 
-def build_generator(cfg: dict) -> Blip2Generator:
-    """An untrained Blip2Generator shaped as config.json says; the LM from transformers."""
+def build_generator(cfg: dict, frozen: torch.dtype = torch.float32) -> Blip2Generator:
+    """A Blip2Generator shaped as config.json says, the LM from transformers; the frozen tower
+    and LM are allocated uninitialised in `frozen` (a checkpoint fills them)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers.initialization import no_init_weights
 
     eva, qf = _vision_configs(cfg)
     text = dict(cfg.get("text_config") or {"model_type": "opt"})
     text_cfg = AutoConfig.for_model(text.pop("model_type", "opt"), **text)
     auto = AutoModelForSeq2SeqLM if text_cfg.is_encoder_decoder else AutoModelForCausalLM
-    lm = FrozenLM(auto.from_config(text_cfg))
-    return Blip2Generator(EvaViT(eva), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
+    with no_init_weights():
+        lm = auto.from_config(text_cfg, dtype=frozen)
+    lm.tie_weights()  # skipped with the initialisation; ties what the config says are tied
+    lm = FrozenLM(lm)
+    return Blip2Generator(EvaViT.empty(eva, frozen), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
                           torch.nn.Linear(qf.width, lm.width), lm)
 
 
-def build_retrieval(cfg: dict) -> Blip2Retrieval:
-    """An untrained Blip2Retrieval shaped as config.json says."""
+def build_retrieval(cfg: dict, frozen: torch.dtype = torch.float32) -> Blip2Retrieval:
+    """A Blip2Retrieval shaped as config.json says, the tower uninitialised in `frozen`."""
     eva, qf = _vision_configs(cfg, text=True)
     dim = cfg.get("image_text_hidden_size", 256)
-    return Blip2Retrieval(EvaViT(eva), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
+    return Blip2Retrieval(EvaViT.empty(eva, frozen), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
                           torch.nn.Linear(qf.width, dim), torch.nn.Linear(qf.width, dim),
                           torch.nn.Linear(qf.width, 2))
 
@@ -100,41 +105,68 @@ ARCHITECTURES = {"Blip2ForConditionalGeneration": (build_generator, GENERATOR_KE
                  "Blip2ForImageTextRetrieval": (build_retrieval, RETRIEVAL_KEYS)}
 
 
-def load_dir(directory: Path, cfg: dict, state: dict[str, torch.Tensor]):
-    """The BLIP-2 model of a save_pretrained directory, in eval mode."""
+def load_dir(directory: Path, cfg: dict, frozen: torch.dtype | None = None):
+    """The BLIP-2 model of a save_pretrained directory, in eval mode. The frozen tower and LM
+    are held in `frozen` (None: `frozen_dtype()`), ln_vision, the Q-Former and the projections
+    in fp32. Weights stream from the files one tensor at a time into the model, so loading
+    needs little more memory than the model holds."""
     arch = (cfg.get("architectures") or ["Blip2ForConditionalGeneration"])[0]
     if arch not in ARCHITECTURES:
         raise BlipctlError(f"{directory}: blipctl reads BLIP-2 as {', '.join(ARCHITECTURES)}; "
                            f"this checkpoint is a {arch}")
     build, keys = ARCHITECTURES[arch]
-    model = build(cfg)
-    lm_state = {k[len(LM_PREFIX):]: v for k, v in state.items() if k.startswith(LM_PREFIX)}
-    rest = {k: v for k, v in state.items() if not k.startswith(LM_PREFIX)}
-    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.") and k not in NOT_IN_HF}
-    converted = keys.to_ours(rest, str(directory), like=ours)
-    missing = sorted(set(ours) - set(converted))
+    model = build(cfg, frozen or frozen_dtype())
+    targets = model.state_dict(keep_vars=True)
+    ours = {k: v for k, v in targets.items() if not k.startswith("llm.") and k not in NOT_IN_HF}
+    loaded = set()
+    with torch.no_grad():
+        for key, tensor in stream_state(directory):
+            if key.startswith(LM_PREFIX):
+                named = {"llm.lm." + key[len(LM_PREFIX):]: tensor}
+            else:
+                named = keys.to_ours({key: tensor}, str(directory), like=ours)
+            for name, value in named.items():
+                if name not in targets:
+                    raise BlipctlError(f"{directory}: the checkpoint has unexpected {key}")
+                if targets[name].shape != value.shape:
+                    raise BlipctlError(f"{directory}: {key} has shape {tuple(value.shape)}, "
+                                       f"the model's {tuple(targets[name].shape)}")
+                targets[name].copy_(value)
+                loaded.add(name)
+    tied = {"llm.lm." + k for k in _tied_keys(model.llm.lm)} if isinstance(model, Blip2Generator) else set()
+    missing = sorted(set(targets) - loaded - tied - set(NOT_IN_HF))
     if missing:
         more = f" and {len(missing) - 1} more tensors" if len(missing) > 1 else ""
         raise BlipctlError(f"{directory}: the checkpoint lacks {missing[0]}{more}")
-    model.load_state_dict(converted, strict=False)
     if isinstance(model, Blip2Generator):
-        _load_lm(model.llm.lm, lm_state, directory)
         model.codec = LMText(str(directory))
     else:
         model.codec = BlipText(grounded_start="[CLS]")  # the Q-Former reads [CLS] text for ITC and ITM
     return model.eval()
 
 
-def _load_lm(lm: torch.nn.Module, state: dict[str, torch.Tensor], directory: Path) -> None:
-    """Loads the LM's own weights; only keys transformers ties to another may be absent."""
-    result = lm.load_state_dict(state, strict=False)
-    tied = set(_tied_keys(lm))
-    missing = [k for k in result.missing_keys if k not in tied]
-    if missing or result.unexpected_keys:
-        what = f"lacks language_model.{missing[0]}" if missing else \
-            f"has unexpected language_model.{result.unexpected_keys[0]}"
-        raise BlipctlError(f"{directory}: the checkpoint {what}")
-    lm.tie_weights()
+def stream_state(directory: Path):
+    """(name, tensor) of a save_pretrained directory, one tensor in memory at a time from
+    safetensors (memory-mapped); a weights-only `.bin` is read whole."""
+    from safetensors import safe_open
+
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        yield from read_state(directory).items()
+        return
+    for f in files:
+        with safe_open(f, framework="pt") as reader:
+            for key in reader.keys():  # noqa: SIM118 (a safetensors reader, not a dict)
+                yield key, reader.get_tensor(key)
+
+
+def frozen_dtype() -> torch.dtype:
+    """bf16 for the frozen parts where this machine computes it at least as fast as fp32
+    (a CUDA device that supports it, or a CPU whose measured bf16 matmul keeps up), else fp32.
+    Never fp16: Flan-T5 overflows in it."""
+    from blipctl.hardware import bf16_pays
+
+    return torch.bfloat16 if bf16_pays() else torch.float32
 
 
 def _tied_keys(lm: torch.nn.Module) -> list[str]:

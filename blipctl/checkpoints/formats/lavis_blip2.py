@@ -89,11 +89,15 @@ def qformer_config(state: dict, vision_width: int) -> QFormerConfig:
                          text_ffn=q + "encoder.layer.0.intermediate.dense.weight" in state, dropout=0.0)
 
 
-def from_state(state: dict, where: str, llm: str | None = None):
-    """The model a LAVIS BLIP-2 state dict holds, in eval mode."""
+def from_state(state: dict, where: str, llm: str | None = None, frozen_dtype: torch.dtype | None = None):
+    """The model a LAVIS BLIP-2 state dict holds, in eval mode; the frozen tower and LM held in
+    `frozen_dtype` (None: bf16 where this machine computes it fast), the rest in fp32."""
+    from blipctl.checkpoints.formats.hf_blip2 import frozen_dtype as default_frozen
+
+    frozen = frozen_dtype or default_frozen()
     eva = eva_config(state)
     qf = qformer_config(state, eva.width)
-    visual, ln = EvaViT(eva), torch.nn.LayerNorm(eva.width, eps=LN_VISION_EPS)
+    visual, ln = EvaViT.empty(eva, frozen), torch.nn.LayerNorm(eva.width, eps=LN_VISION_EPS)
     proj = next((p for p in PROJ if f"{p}.weight" in state), None)
     if proj is None:
         if llm is not None:
@@ -107,7 +111,7 @@ def from_state(state: dict, where: str, llm: str | None = None):
         if llm is None:
             raise BlipctlError(f"{where}: a LAVIS {proj[:-5]} checkpoint holds no LM weights; "
                                "name the LM's directory or Hub id with --llm")
-        lm = _frozen_lm(llm, proj)
+        lm = _frozen_lm(llm, proj, frozen)
         model = Blip2Generator(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, lm.width), lm)
         keys, codec = GENERATOR_KEYS[proj], LMText(str(_lm_dir(llm)))
     want = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
@@ -127,19 +131,19 @@ def _lm_dir(llm: str) -> Path:
     return hub_or_dir(llm)
 
 
-def _frozen_lm(llm: str, proj: str) -> FrozenLM:
+def _frozen_lm(llm: str, proj: str, dtype: torch.dtype) -> FrozenLM:
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     auto = AutoModelForSeq2SeqLM if proj == "t5_proj" else AutoModelForCausalLM
     try:
-        return FrozenLM(auto.from_pretrained(_lm_dir(llm)))
+        return FrozenLM(auto.from_pretrained(_lm_dir(llm), dtype=dtype))
     except (OSError, ValueError) as e:
         kind = "encoder-decoder" if proj == "t5_proj" else "causal"
         raise BlipctlError(f"--llm {llm}: not a transformers {kind} LM ({str(e).splitlines()[0]})") from None
 
 
-def load(source: str, llm: str | None = None):
-    return from_state(read_pth(source), str(source), llm)
+def load(source: str, llm: str | None = None, frozen_dtype: torch.dtype | None = None):
+    return from_state(read_pth(source), str(source), llm, frozen_dtype)
 
 
 def state(source: str) -> dict[str, torch.Tensor]:
