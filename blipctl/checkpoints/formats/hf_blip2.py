@@ -131,7 +131,10 @@ def load_dir(directory: Path, cfg: dict, frozen: torch.dtype | None = None):
                 if targets[name].shape != value.shape:
                     raise BlipctlError(f"{directory}: {key} has shape {tuple(value.shape)}, "
                                        f"the model's {tuple(targets[name].shape)}")
-                targets[name].copy_(value)
+                if value.dtype == targets[name].dtype:
+                    targets[name].data = value  # take the tensor as read: no second copy
+                else:
+                    targets[name].copy_(value)
                 loaded.add(name)
     tied = {"llm.lm." + k for k in _tied_keys(model.llm.lm)} if isinstance(model, Blip2Generator) else set()
     missing = sorted(set(targets) - loaded - tied - set(NOT_IN_HF))
@@ -145,9 +148,10 @@ def load_dir(directory: Path, cfg: dict, frozen: torch.dtype | None = None):
     return model.eval()
 
 
-def stream_state(directory: Path):
-    """(name, tensor) of a save_pretrained directory, one tensor in memory at a time from
-    safetensors (memory-mapped); a weights-only `.bin` is read whole."""
+def stream_state(directory: Path, per_open: int = 32):
+    """(name, tensor) of a save_pretrained directory, one tensor at a time from safetensors. The
+    file is memory-mapped afresh for every `per_open` tensors, so the pages read stay mapped
+    (and resident) for those tensors only; a weights-only `.bin` is read whole."""
     from safetensors import safe_open
 
     files = sorted(directory.glob("*.safetensors"))
@@ -156,8 +160,12 @@ def stream_state(directory: Path):
         return
     for f in files:
         with safe_open(f, framework="pt") as reader:
-            for key in reader.keys():  # noqa: SIM118 (a safetensors reader, not a dict)
-                yield key, reader.get_tensor(key)
+            keys = list(reader.keys())
+        for start in range(0, len(keys), per_open):
+            with safe_open(f, framework="pt") as reader:
+                chunk = [(k, reader.get_tensor(k)) for k in keys[start:start + per_open]]
+            yield from chunk
+            del chunk
 
 
 def frozen_dtype() -> torch.dtype:
