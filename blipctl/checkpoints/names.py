@@ -3,7 +3,7 @@ Rules as `checkpoints.keymap` reads them: (ours, theirs) renames, (None, theirs)
 
 from __future__ import annotations
 
-from blipctl.checkpoints.transforms import eva_qkv_bias, pos_embed
+from blipctl.checkpoints.transforms import eva_qkv_bias, pos_embed, unbatched_cls, unbatched_pos
 
 # MED text transformer (ours) <-> BERT names, used by transformers' BLIP and by original BLIP.
 BERT = [
@@ -106,3 +106,17 @@ EVA_LAVIS = [pos_embed("pos_embed", "pos_embed")] + [(o, o) for o in (
     "cls_token", "patch_embed.proj.{w}", "blocks.{i}.norm1.{w}", "blocks.{i}.attn.qkv.weight",
     "blocks.{i}.attn.q_bias", "blocks.{i}.attn.v_bias", "blocks.{i}.attn.proj.{w}",
     "blocks.{i}.norm2.{w}", "blocks.{i}.mlp.fc1.{w}", "blocks.{i}.mlp.fc2.{w}")]
+
+# CLIP ViT (ours: timm's VisionTransformer in models/clip_vit.py) <-> LAVIS's clip_vit.py (OpenAI
+# CLIP names; nn.MultiheadAttention's in_proj is timm's fused qkv, q, k, v in that order)
+CLIP_LAVIS = [
+    unbatched_cls("cls_token", "class_embedding"), unbatched_pos("pos_embed", "positional_embedding"),
+    ("patch_embed.proj.weight", "conv1.weight"), ("norm_pre.{w}", "ln_pre.{w}"),
+    ("blocks.{i}.norm1.{w}", "transformer.resblocks.{i}.ln_1.{w}"),
+    ("blocks.{i}.attn.qkv.weight", "transformer.resblocks.{i}.attn.in_proj_weight"),
+    ("blocks.{i}.attn.qkv.bias", "transformer.resblocks.{i}.attn.in_proj_bias"),
+    ("blocks.{i}.attn.proj.{w}", "transformer.resblocks.{i}.attn.out_proj.{w}"),
+    ("blocks.{i}.norm2.{w}", "transformer.resblocks.{i}.ln_2.{w}"),
+    ("blocks.{i}.mlp.fc1.{w}", "transformer.resblocks.{i}.mlp.c_fc.{w}"),
+    ("blocks.{i}.mlp.fc2.{w}", "transformer.resblocks.{i}.mlp.c_proj.{w}"),
+]

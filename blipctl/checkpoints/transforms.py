@@ -61,3 +61,30 @@ def eva_qkv_bias(q: str, v: str, fused: str) -> Transform:
     """The other direction: ours are EVA's `q_bias` and `v_bias` (timm's Eva), theirs one fused
     qkv bias `(q, zeros, v)` (transformers' Blip2VisionModel); a non-zero key part is refused."""
     return Transform((q, v), (fused,), to_ours=_split_bias, to_theirs=fuse_qkv_bias)
+
+
+def _cls_in(tensors, like=None):
+    return [tensors[0].reshape(1, 1, -1)]
+
+
+def _cls_out(tensors):
+    return [tensors[0].reshape(-1)]
+
+
+def _pos_in(tensors, like=None):
+    return [to_grid(tensors[0][None], like[0] if like else None)]
+
+
+def _pos_out(tensors):
+    return [tensors[0][0]]
+
+
+def unbatched_cls(ours: str, theirs: str) -> Transform:
+    """A [CLS] token stored as (D,) (CLIP's `class_embedding`); ours is (1, 1, D)."""
+    return Transform((ours,), (theirs,), to_ours=_cls_in, to_theirs=_cls_out)
+
+
+def unbatched_pos(ours: str, theirs: str) -> Transform:
+    """A position embedding stored as (1 + N, D) (CLIP's `positional_embedding`); ours is
+    (1, 1 + N, D), read at the grid of the model it loads into."""
+    return Transform((ours,), (theirs,), to_ours=_pos_in, to_theirs=_pos_out)

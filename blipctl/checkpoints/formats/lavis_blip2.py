@@ -16,10 +16,11 @@ import torch
 
 from blipctl.checkpoints.formats.blip_pth import heads_of, read_pth
 from blipctl.checkpoints.keymap import KeyMap, Tied
-from blipctl.checkpoints.names import EVA_LAVIS, LM_HEAD, QFORMER_LAVIS
+from blipctl.checkpoints.names import CLIP_LAVIS, EVA_LAVIS, LM_HEAD, QFORMER_LAVIS
 from blipctl.errors import BlipctlError
 from blipctl.files import write_bytes
 from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval
+from blipctl.models.clip_vit import ClipViT, ClipViTConfig
 from blipctl.models.eva import EvaConfig, EvaViT
 from blipctl.models.layers import LMHead
 from blipctl.models.llm import FrozenLM
@@ -29,15 +30,22 @@ from blipctl.text.codecs import BlipText, LMText
 EVA_HEAD_DIM, BERT_HEAD_DIM = 88, 64
 LN_VISION_EPS = 1e-5  # LAVIS's ln_vision is a default nn.LayerNorm (transformers' says 1e-6)
 PROJ = ("opt_proj", "t5_proj")  # the projection into the LM, named by its family
-_VISION = [("visual.module.eva.", "visual_encoder.", EVA_LAVIS),
-           ("", "", [("ln_vision.{w}", "ln_vision.{w}"), ("qformer.query_tokens", "query_tokens")]),
-           ("qformer.", "Qformer.bert.", QFORMER_LAVIS)]
-RETRIEVAL_KEYS = KeyMap([*_VISION, ("", "", [
-    (f"{m}.{{w}}", f"{m}.{{w}}") for m in ("vision_proj", "text_proj", "itm_head")] + [("temp", "temp")]),
-    ("lm_head.", "Qformer.cls.", LM_HEAD),
-    ("", "", [Tied("qformer.tok.weight", "Qformer.cls.predictions.decoder.weight"),
-              Tied("lm_head.bias", "Qformer.cls.predictions.decoder.bias")])])
-GENERATOR_KEYS = {p: KeyMap([*_VISION, ("", "", [("proj.{w}", f"{p}.{{w}}")])]) for p in PROJ}
+_HEADS = [("lm_head.", "Qformer.cls.", LM_HEAD),
+          ("", "", [Tied("qformer.tok.weight", "Qformer.cls.predictions.decoder.weight"),
+                    Tied("lm_head.bias", "Qformer.cls.predictions.decoder.bias")])]
+_MATCHER = [(f"{m}.{{w}}", f"{m}.{{w}}") for m in ("vision_proj", "text_proj", "itm_head")]
+_MATCHER.append(("temp", "temp"))
+
+
+def key_map(tower: type, proj: str | None) -> KeyMap:
+    """LAVIS's names for a BLIP-2 model with this vision tower (EvaViT or ClipViT): the
+    Q-Former matcher with ITC/ITM/ITG heads (proj None) or a generator (`opt_proj`/`t5_proj`)."""
+    ours, names = ("visual.module.eva.", EVA_LAVIS) if tower is EvaViT else ("visual.module.vit.", CLIP_LAVIS)
+    sections = [(ours, "visual_encoder.", names), ("qformer.", "Qformer.bert.", QFORMER_LAVIS),
+                ("", "", [("ln_vision.{w}", "ln_vision.{w}"), ("qformer.query_tokens", "query_tokens")])]
+    if proj is None:
+        return KeyMap([*sections, ("", "", _MATCHER), *_HEADS])
+    return KeyMap([*sections, ("", "", [("proj.{w}", f"{proj}.{{w}}")])])
 
 
 def holds(state: dict) -> bool:
@@ -60,6 +68,23 @@ def detect(source: str) -> bool:
 
 def _count(state: dict, prefix: str) -> int:
     return len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)})
+
+
+def tower_of(state: dict, frozen: torch.dtype):
+    """The frozen vision tower a LAVIS state dict holds (EVA ViT-g or CLIP ViT-L), uninitialised
+    in `frozen`."""
+    if "visual_encoder.conv1.weight" in state:
+        return ClipViT.empty(clip_config(state), frozen)
+    return EvaViT.empty(eva_config(state), frozen)
+
+
+def clip_config(state: dict) -> ClipViTConfig:
+    width = state["visual_encoder.class_embedding"].shape[-1]
+    patch = state["visual_encoder.conv1.weight"].shape[-1]
+    grid = round((state["visual_encoder.positional_embedding"].shape[0] - 1) ** 0.5)
+    return ClipViTConfig(image_size=grid * patch, patch_size=patch, width=width,
+                         depth=_count(state, "visual_encoder.transformer.resblocks."),
+                         heads=heads_of(width, "the CLIP vision tower's", BERT_HEAD_DIM, "CLIP's"))
 
 
 def eva_config(state: dict) -> EvaConfig:
@@ -95,9 +120,10 @@ def from_state(state: dict, where: str, llm: str | None = None, frozen_dtype: to
     from blipctl.checkpoints.formats.hf_blip2 import frozen_dtype as default_frozen
 
     frozen = frozen_dtype or default_frozen()
-    eva = eva_config(state)
-    qf = qformer_config(state, eva.width)
-    visual, ln = EvaViT.empty(eva, frozen), torch.nn.LayerNorm(eva.width, eps=LN_VISION_EPS)
+    visual = tower_of(state, frozen)
+    width = visual.cfg.width
+    qf = qformer_config(state, width)
+    ln = torch.nn.LayerNorm(width, eps=LN_VISION_EPS)
     proj = next((p for p in PROJ if f"{p}.weight" in state), None)
     if proj is None:
         if llm is not None:
@@ -106,14 +132,14 @@ def from_state(state: dict, where: str, llm: str | None = None, frozen_dtype: to
         head = LMHead(qf.width, qf.vocab_size) if "Qformer.cls.predictions.bias" in state else None
         model = Blip2Retrieval(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, dim),
                                torch.nn.Linear(qf.width, dim), torch.nn.Linear(qf.width, 2), head)
-        keys, codec = RETRIEVAL_KEYS, BlipText(grounded_start="[CLS]")
+        keys, codec = key_map(type(visual), None), BlipText(grounded_start="[CLS]")
     else:
         if llm is None:
             raise BlipctlError(f"{where}: a LAVIS {proj[:-5]} checkpoint holds no LM weights; "
                                "name the LM's directory or Hub id with --llm")
         lm = _frozen_lm(llm, proj, frozen)
         model = Blip2Generator(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, lm.width), lm)
-        keys, codec = GENERATOR_KEYS[proj], LMText(str(_lm_dir(llm)))
+        keys, codec = key_map(type(visual), proj), LMText(str(_lm_dir(llm)))
     want = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
     ours = keys.to_ours(state, where, like=want)
     missing = sorted(set(want) - set(ours))
@@ -150,7 +176,8 @@ def state(source: str) -> dict[str, torch.Tensor]:
     """The checkpoint under blipctl's names (for warm start): the Q-Former side only."""
     theirs = read_pth(source)
     proj = next((p for p in PROJ if f"{p}.weight" in theirs), None)
-    return (GENERATOR_KEYS[proj] if proj else RETRIEVAL_KEYS).to_ours(theirs, str(source))
+    tower = ClipViT if "visual_encoder.conv1.weight" in theirs else EvaViT
+    return key_map(tower, proj).to_ours(theirs, str(source))
 
 
 def lavis_state(model) -> dict[str, torch.Tensor]:
@@ -159,12 +186,15 @@ def lavis_state(model) -> dict[str, torch.Tensor]:
     be read back with other heads."""
     if not isinstance(model, (Blip2Retrieval, Blip2Generator)):
         raise BlipctlError(f"LAVIS's BLIP-2 format holds BLIP-2 models; this is a {type(model).__name__}")
-    _same_heads(model.visual.module.cfg, "EVA vision tower", EVA_HEAD_DIM)
+    tower = type(model.visual.module)
+    _same_heads(model.visual.module.cfg, "EVA vision tower" if tower is EvaViT else "CLIP vision tower",
+                EVA_HEAD_DIM if tower is EvaViT else BERT_HEAD_DIM)
     _same_heads(model.qformer.cfg, "Q-Former", BERT_HEAD_DIM)
     ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
-    if isinstance(model, Blip2Retrieval):
-        return RETRIEVAL_KEYS.to_theirs(ours)
-    return GENERATOR_KEYS["t5_proj" if model.llm.encoder_decoder else "opt_proj"].to_theirs(ours)
+    proj = None
+    if isinstance(model, Blip2Generator):
+        proj = "t5_proj" if model.llm.encoder_decoder else "opt_proj"
+    return key_map(tower, proj).to_theirs(ours)
 
 
 def _same_heads(cfg, what: str, dim: int) -> None:
