@@ -9,7 +9,8 @@ from blip2_fixtures import reinit
 
 from blipctl.checkpoints.keymap import KeyMap
 from blipctl.checkpoints.names import CLIP_LAVIS
-from blipctl.models.clip_vit import ClipViT, ClipViTConfig
+from blipctl.models.clip_vit import ClipViT
+from blipctl.models.vit import ViTConfig
 
 LAYERS = 3
 
@@ -44,7 +45,8 @@ def test_clip_tower_matches_transformers_and_round_trips():
                                           hidden_act="quick_gelu", layer_norm_eps=1e-5)).eval()
     reinit(hf, seed=3, std=0.1)
     theirs = _lavis_names(hf)
-    ours = ClipViT(ClipViTConfig(image_size=28, patch_size=14, width=128, depth=LAYERS - 1, heads=2)).eval()
+    cfg = ViTConfig(image_size=28, patch_size=14, width=128, depth=LAYERS - 1, heads=2, eps=1e-5)
+    ours = ClipViT(cfg).eval()
     keys = KeyMap([("", "", CLIP_LAVIS)])
     ours.vit.load_state_dict(keys.to_ours(theirs, "clip", like=ours.vit.state_dict()), strict=True)
     pixels = torch.randn(2, 3, 28, 28)
@@ -68,7 +70,8 @@ def test_lavis_checkpoint_with_a_clip_tower_round_trips(tmp_path):
     torch.manual_seed(0)
     qf = QFormerConfig(width=128, depth=2, heads=2, mlp_width=96, max_positions=32, vision_width=128,
                        queries=4, dropout=0.0)
-    model = Blip2Retrieval(ClipViT(ClipViTConfig(image_size=28, width=128, depth=2, heads=2)),
+    tower = ClipViT(ViTConfig(image_size=28, patch_size=14, width=128, depth=2, heads=2, eps=1e-5))
+    model = Blip2Retrieval(tower,
                            torch.nn.LayerNorm(128, eps=1e-5), QFormer(qf), torch.nn.Linear(128, 16),
                            torch.nn.Linear(128, 16), torch.nn.Linear(128, 2))
     model.codec = BlipText(grounded_start="[CLS]")

@@ -20,11 +20,12 @@ from blipctl.checkpoints.names import CLIP_LAVIS, EVA_LAVIS, LM_HEAD, QFORMER_LA
 from blipctl.errors import BlipctlError
 from blipctl.files import write_bytes
 from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval
-from blipctl.models.clip_vit import ClipViT, ClipViTConfig
+from blipctl.models.clip_vit import ClipViT
 from blipctl.models.eva import EvaConfig, EvaViT
 from blipctl.models.layers import LMHead
 from blipctl.models.llm import FrozenLM
 from blipctl.models.qformer import QFormer, QFormerConfig
+from blipctl.models.vit import ViTConfig
 from blipctl.text.codecs import BlipText, LMText
 
 EVA_HEAD_DIM, BERT_HEAD_DIM = 88, 64
@@ -78,23 +79,28 @@ def tower_of(state: dict, frozen: torch.dtype):
     return EvaViT.empty(eva_config(state), frozen)
 
 
-def clip_config(state: dict) -> ClipViTConfig:
-    width = state["visual_encoder.class_embedding"].shape[-1]
-    patch = state["visual_encoder.conv1.weight"].shape[-1]
-    grid = round((state["visual_encoder.positional_embedding"].shape[0] - 1) ** 0.5)
-    return ClipViTConfig(image_size=grid * patch, patch_size=patch, width=width,
-                         depth=_count(state, "visual_encoder.transformer.resblocks."),
-                         heads=heads_of(width, "the CLIP vision tower's", BERT_HEAD_DIM, "CLIP's"))
+def _tower_shape(state: dict, cls: str, patch: str, pos: str, blocks: str) -> dict:
+    """image_size, patch_size, width and depth of a tower, read off its tensors' shapes."""
+    width = state[cls].shape[-1]
+    patch_size = state[patch].shape[-1]
+    grid = round((state[pos].shape[-2] - 1) ** 0.5)
+    return dict(image_size=grid * patch_size, patch_size=patch_size, width=width, depth=_count(state, blocks))
+
+
+def clip_config(state: dict) -> ViTConfig:
+    v = "visual_encoder."
+    shape = _tower_shape(state, v + "class_embedding", v + "conv1.weight", v + "positional_embedding",
+                         v + "transformer.resblocks.")
+    heads = heads_of(shape["width"], "the CLIP vision tower's", BERT_HEAD_DIM, "CLIP's")
+    return ViTConfig(**shape, heads=heads, eps=1e-5)
 
 
 def eva_config(state: dict) -> EvaConfig:
-    width = state["visual_encoder.cls_token"].shape[-1]
-    patch = state["visual_encoder.patch_embed.proj.weight"].shape[-1]
-    grid = round((state["visual_encoder.pos_embed"].shape[1] - 1) ** 0.5)
-    return EvaConfig(image_size=grid * patch, patch_size=patch, width=width,
-                     depth=_count(state, "visual_encoder.blocks."),
-                     heads=heads_of(width, "the EVA vision tower's", EVA_HEAD_DIM, "EVA's"),
-                     mlp_width=state["visual_encoder.blocks.0.mlp.fc1.weight"].shape[0])
+    v = "visual_encoder."
+    shape = _tower_shape(state, v + "cls_token", v + "patch_embed.proj.weight", v + "pos_embed",
+                         v + "blocks.")
+    heads = heads_of(shape["width"], "the EVA vision tower's", EVA_HEAD_DIM, "EVA's")
+    return EvaConfig(**shape, heads=heads, mlp_width=state[v + "blocks.0.mlp.fc1.weight"].shape[0])
 
 
 def qformer_config(state: dict, vision_width: int) -> QFormerConfig:
