@@ -26,16 +26,20 @@ def vqa(
                                    "BLIP-2 .pth, or blipctl run directory."),
     llm: str = typer.Option(None, "--llm", help="The LM (directory or Hub id) of a LAVIS BLIP-2 "
                             "checkpoint, which holds none."),
-    num_beams: int = typer.Option(3, "--num-beams", help="Beam width (1: greedy)."),
-    max_length: int = typer.Option(10, "--max-length", help="Most answer tokens, [DEC] included."),
-    min_length: int = typer.Option(1, "--min-length", help="Fewest answer tokens."),
+    num_beams: int = typer.Option(None, "--num-beams", help="Beam width (1: greedy); default: the "
+                                  "model's paper's (BLIP 3, BLIP-2 5)."),
+    max_length: int = typer.Option(None, "--max-length", help="Most answer tokens (BLIP counts its "
+                                   "[DEC]); default 10."),
+    min_length: int = typer.Option(None, "--min-length", help="Fewest answer tokens; default 1."),
+    length_penalty: float = typer.Option(None, "--length-penalty", help="Beam-score length exponent; "
+                                         "default: the model's paper's (BLIP 1, BLIP-2 0 for OPT, "
+                                         "-1 for Flan-T5)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Questions per batch."),
     dtype: DType = typer.Option(DType.auto, "--dtype", help=DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     fmt: Format = typer.Option(Format.text, "--format", help="text, or jsonl records."),
 ) -> None:
     """Answer questions about images. Bad lines and files are reported; the rest finish."""
-    from blipctl.decode import DecodeConfig
     from blipctl.workflows.infer import VQAJob
     from blipctl.workflows.infer import vqa as run
 
@@ -47,8 +51,9 @@ def vqa(
                                                                     "question": question}], [])
     job = VQAJob(model=model, llm=llm, k_test=k_test, batch_size=batch_size, dtype=dtype.value,
                  device=device, answers=read_answers(answers) if answers else None,
-                 decode=DecodeConfig(num_beams=num_beams, max_length=max_length,
-                                     min_length=min_length))
+                 decode={k: v for k, v in dict(num_beams=num_beams, max_length=max_length,
+                                               min_length=min_length,
+                                               length_penalty=length_penalty).items() if v is not None})
     failed = emit_results(lambda advance: run(items, job, advance), len(items), errors, fmt.value,
                           key="answer", single=not questions,
                           extra=lambda r: {"question": r.question})

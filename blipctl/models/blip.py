@@ -170,6 +170,11 @@ class BlipVQA(nn.Module):
         self.codec = codec or BlipText()
 
     @property
+    def answer_decode(self) -> DecodeConfig:
+        """BLIP's VQA decoding: 3 beams, 1-10 tokens with [DEC]."""
+        return DecodeConfig(num_beams=3, max_length=10, min_length=1)
+
+    @property
     def image_size(self) -> int:
         return self.visual.image_size
 

@@ -114,6 +114,13 @@ class Blip2Generator(FrozenVision):
         follows, not part of it."""
         return self.generate(images, [prompt] * images.shape[0], cfg, per_image)
 
+    @property
+    def answer_decode(self) -> DecodeConfig:
+        """BLIP-2's zero-shot VQA decoding: 5 beams, 1-10 new tokens, length penalty -1 for
+        Flan-T5 and 0 for OPT."""
+        return DecodeConfig(num_beams=5, max_length=10, min_length=1,
+                            length_penalty=-1.0 if self.llm.encoder_decoder else 0.0)
+
     def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]:
         """Zero-shot VQA as BLIP-2 does it: "Question: {q} Short answer:" and the tokens the LM
         writes after it. An answer's `max_length`/`min_length` count its own tokens (BLIP-2's

@@ -50,6 +50,9 @@ class Captioner(ImageTextModel, Protocol):
 class Answerer(ImageTextModel, Protocol):
     """answer questions about images"""
 
+    @property
+    def answer_decode(self) -> DecodeConfig: ...  # how its paper decodes answers
+
     def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]: ...
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from blipctl.decode import DecodeConfig
@@ -33,8 +33,7 @@ class Result:
 class VQAJob:
     model: str = "Salesforce/blip-vqa-base"
     llm: str | None = None
-    decode: DecodeConfig = field(default_factory=lambda: DecodeConfig(num_beams=3, max_length=10,
-                                                                      min_length=1))
+    decode: dict = field(default_factory=dict)  # DecodeConfig fields over the model's `answer_decode`
     answers: list[str] | None = None  # rank these instead of generating
     k_test: int = 128
     batch_size: int = 8
@@ -114,6 +113,7 @@ def vqa(items: list[dict], job: VQAJob,
     needs = AnswerRanker if job.answers else Answerer
     model, dtype = loaded(job.model, job.llm, dtype, device, f"--model {job.model}", needs)
     ranked = model.candidates(job.answers, device) if job.answers else None
+    decode = replace(model.answer_decode, **job.decode)
     for start in range(0, len(items), job.batch_size):
         good, images, bad = _load_batch(items[start:start + job.batch_size], model.image_size,
                                         device, dtype)
@@ -125,7 +125,7 @@ def vqa(items: list[dict], job: VQAJob,
         if ranked is not None:
             texts = [job.answers[i] for i in model.rank(images, questions, ranked, k=job.k_test)]
         else:
-            texts = model.answer(images, questions, job.decode)
+            texts = model.answer(images, questions, decode)
         for it, text in zip(good, texts, strict=True):
             yield Result(it["image"], text=text, question=it["question"])
         advance(len(good))

@@ -180,3 +180,34 @@ def test_bf16_frozen_parts_keep_the_q_former_in_fp32(opt, pixels):
     real = torch.cat([torch.ones(2, N_QUERY), mask], 1).bool()
     assert (a[real] - b[real]).abs().max() < 0.05 * b[real].abs().max()
     assert half.generate_ids(pixels, PROMPTS, DecodeConfig(num_beams=1, max_new_tokens=3)).shape[0] == 2
+
+
+@pytest.mark.parametrize("family", ["opt", "t5"])
+def test_cli_vqa_decodes_as_the_paper(family, opt, t5, tmp_path):
+    """`blipctl vqa` on BLIP-2: "Question: {} Short answer:", 5 beams, 1-10 new tokens, length
+    penalty 0 (OPT) or -1 (Flan-T5), and transformers' tokens for that decoding."""
+    import json
+
+    import numpy as np
+    from conftest import run_cli
+    from PIL import Image
+
+    from blipctl.data.images import load_rgb, preprocess
+
+    path, hf, tok = opt if family == "opt" else t5
+    model = load_fp32(str(path))
+    d = model.answer_decode
+    lp = 0.0 if family == "opt" else -1.0
+    assert (d.num_beams, d.max_length, d.min_length, d.length_penalty) == (5, 10, 1, lp)
+    Image.fromarray((np.random.RandomState(1).rand(30, 30, 3) * 255).astype("uint8")).save(tmp_path / "q.png")
+    question = "what colour is the star?"
+    r = run_cli("vqa", str(tmp_path / "q.png"), question, "--model", str(path), "--dtype", "fp32",
+                "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    pixels = preprocess(load_rgb(str(tmp_path / "q.png")), 30)[None]
+    prompt = [f"Question: {question} Short answer:"]
+    ids, mask = hf_inputs(tok, prompt) if family == "opt" else _t5_inputs(tok, prompt)
+    want = _theirs(hf, ids, mask, pixels, DecodeConfig(num_beams=5, max_new_tokens=10, min_new_tokens=1,
+                                                       length_penalty=d.length_penalty), family == "t5")
+    text = tok.batch_decode(want, skip_special_tokens=True)[0].strip()
+    assert text and json.loads(r.stdout)["answer"] == text
