@@ -15,9 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from blipctl.decode import DecodeConfig, generate
+from blipctl.errors import BlipctlError
 from blipctl.models.eva import Frozen
 from blipctl.models.layers import LMHead
 from blipctl.models.llm import FrozenLM
+from blipctl.models.med import KVCache
 from blipctl.models.qformer import QFormer
 
 
@@ -144,6 +146,7 @@ class Blip2Retrieval(FrozenVision):
         self.vision_proj, self.text_proj, self.itm_head = vision_proj, text_proj, itm_head
         self.temp = nn.Parameter(torch.tensor(0.07))  # LAVIS's learned ITC temperature
         self.lm_head = lm_head  # ITG's head (stage 1), tied to the Q-Former's word embeddings
+        self.prompt = ""  # LAVIS's Q-Former captions from [DEC] alone
         self.codec = None  # BlipText with [CLS] for both ITC and ITM, attached by the loader
 
     def image_features(self, image: torch.Tensor) -> torch.Tensor:
@@ -160,3 +163,28 @@ class Blip2Retrieval(FrozenVision):
         head on each query output of [queries; text], averaged over the queries."""
         n = self.qformer.cfg.queries
         return self.itm_head(self.qformer(ids, image, mask)[:, :n]).mean(dim=1)
+
+    @torch.no_grad()
+    def caption(self, images: torch.Tensor, prompt: str, cfg: DecodeConfig,
+                per_image: int = 1) -> list[str]:
+        """Q-Former captioning (ITG): the queries read the image once, then the text is decoded
+        from [DEC] (and `prompt`), seeing every query and the text before it. B * per_image
+        captions, image-major."""
+        if self.lm_head is None:
+            raise BlipctlError("this Q-Former has no ITG head (transformers' Blip2ForImageTextRetrieval "
+                               "keeps none; LAVIS's stage-1 blip2 checkpoints do), so it cannot caption")
+        c = self.codec
+        _, kv = self.qformer.query_states(self.encode_image(images))
+        rows = per_image * (1 if cfg.top_p > 0 or cfg.num_beams == 1 else cfg.num_beams)
+        cache = KVCache(images.device)
+        cache.kv = [(k.repeat_interleave(rows, 0), v.repeat_interleave(rows, 0)) for k, v in kv]
+        words = self.qformer.tok.weight
+
+        def step(ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+            h, new = self.qformer.text_step(ids, cache.positions(ids.shape[1]), cache.kv)
+            cache.update(new, ids.shape[1])
+            return self.lm_head(h[:, -1:], words)[:, 0]
+
+        prompt_ids = c.prompt_ids(prompt, images.device).expand(images.shape[0] * per_image, -1)
+        out = generate(step, cache, prompt_ids, cfg, c.eos, c.pad)
+        return [c.strip_prompt(t, prompt) for t in c.decode(out)]

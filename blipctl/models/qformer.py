@@ -109,11 +109,47 @@ class QFormer(nn.Module):
         self_mask = attention_mask(n_query, ids.shape[1] if ids is not None else 0, mask, causal,
                                    x.dtype, x.device)
         for layer in self.layers:
-            image_kv = None
-            if layer.cross is not None and image is not None:  # one image (1, N, Dv) may serve B texts
-                image_kv = tuple(t.expand(B, -1, -1, -1) for t in layer.cross.kv(image))
-            x, _ = layer(x, n_query, self_mask, image_kv)
+            x, _ = layer(x, n_query, self_mask, self._image_kv(layer, image, B))
         return x
+
+    @staticmethod
+    def _image_kv(layer: QFormerLayer, image: torch.Tensor | None, B: int) -> KV | None:
+        if layer.cross is None or image is None:
+            return None
+        return tuple(t.expand(B, -1, -1, -1) for t in layer.cross.kv(image))  # one image may serve B rows
+
+    def query_states(self, image: torch.Tensor) -> tuple[torch.Tensor, list[KV]]:
+        """(B, N, vision_width) image -> the queries' outputs (B, Q, D) and each layer's
+        self-attention keys and values of the queries (B, H, Q, Dh), which ITG's text reads."""
+        B = image.shape[0]
+        x = self.embed(None, self.query_tokens.expand(B, -1, -1))
+        kvs = []
+        for layer in self.layers:
+            x, kv = layer(x, x.shape[1], None, self._image_kv(layer, image, B))
+            kvs.append(kv)
+        return x, kvs
+
+    def text_step(self, ids: torch.Tensor, positions: torch.Tensor,
+                  past: list[KV]) -> tuple[torch.Tensor, list[KV]]:
+        """New text tokens ids (B, t) at `positions` (t,), after the cached keys and values
+        `past` of every layer (the queries', then earlier text's) -> their states (B, t, D) and
+        the extended keys and values. The query-prefix causal pattern, one step at a time."""
+        x = self.drop(self.ln(self.tok(ids) + self.pos(positions)))
+        mask = after_past(past[0][0].shape[2], ids.shape[1], x.dtype, x.device)
+        out = []
+        for layer, kv in zip(self.layers, past, strict=True):
+            x, kv = layer(x, 0, mask, None, kv)
+            out.append(kv)
+        return x, out
+
+
+def after_past(past: int, new: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Additive (1, 1, new, past + new) mask: new tokens see every cached position and, among
+    themselves, only earlier ones (decoding after cached queries and text)."""
+    allowed = torch.ones(new, past + new, dtype=torch.bool, device=device)
+    allowed[:, past:] = torch.ones(new, new, dtype=torch.bool, device=device).tril()
+    out = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    return out.masked_fill_(~allowed, torch.finfo(dtype).min)[None, None]
 
 
 def attention_mask(n_query: int, n_text: int, text_mask: torch.Tensor | None, causal: bool,
