@@ -116,6 +116,17 @@ def blip2_opt(out: Path, vision: dict = VISION, qformer: dict = QFORMER, std: fl
     return _saved(out, tok, text, vision, qformer, std), tok
 
 
+def blip2_llama(out: Path):
+    """The same with a tiny LLaMA/Vicuna-shaped decoder-only LM (rotary positions, RMSNorm,
+    SwiGLU); returns (model, tokenizer)."""
+    tok = opt_tokenizer(out)
+    text = dict(model_type="llama", vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                max_position_embeddings=128, bos_token_id=2, eos_token_id=2, pad_token_id=1,
+                tie_word_embeddings=False)
+    return _saved(out, tok, text), tok
+
+
 def blip2_t5(out: Path):
     """The same with a tiny Flan-T5-shaped encoder-decoder (gated GELU); returns (model, tokenizer)."""
     tok = t5_tokenizer(out)

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from blip2_fixtures import IMAGE_TOKEN, N_QUERY, blip2_opt, blip2_t5, hf_inputs, load_fp32
+from blip2_fixtures import IMAGE_TOKEN, N_QUERY, blip2_llama, blip2_opt, blip2_t5, hf_inputs, load_fp32
 
 from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
@@ -21,6 +21,13 @@ PROMPTS = ["", "Question: what colour is the star? Short answer:"]
 def opt(tmp_path_factory):
     out = tmp_path_factory.mktemp("blip2_opt")
     hf, tok = blip2_opt(out)
+    return out, hf, tok
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    out = tmp_path_factory.mktemp("blip2_llama")
+    hf, tok = blip2_llama(out)
     return out, hf, tok
 
 
@@ -70,6 +77,18 @@ def test_opt_generates_transformers_tokens(opt, pixels, beams):
     got = ours.generate_ids(pixels, PROMPTS, decode)
     _same_tokens(got, want, tok.pad_token_id)
     assert want[0].tolist() != want[1].tolist()  # other image and prompt, other text
+
+
+@pytest.mark.parametrize("beams", [1, 5])
+def test_llama_generates_transformers_tokens(llama, pixels, beams):
+    """A LLaMA/Vicuna-style LM (rotary positions count past the left padding)."""
+    path, hf, tok = llama
+    ours = load_fp32(str(path))
+    decode = DecodeConfig(num_beams=beams, max_new_tokens=8, min_new_tokens=1, length_penalty=1.0)
+    ids, mask = hf_inputs(tok, PROMPTS)
+    want = _theirs(hf, ids, mask, pixels, decode, False)
+    _same_tokens(ours.generate_ids(pixels, PROMPTS, decode), want, tok.pad_token_id)
+    assert want[0].tolist() != want[1].tolist()
 
 
 @pytest.mark.parametrize("beams", [1, 5])
