@@ -15,6 +15,7 @@ from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, Blip
 from blipctl.models.layers import LMHead, bert_init
 from blipctl.models.med import MEDConfig, TextTransformer
 from blipctl.models.nlvr import BlipNLVR
+from blipctl.models.qformer import QFormerConfig
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -34,6 +35,18 @@ def vit_tiny(image_size: int = 64, ckpt_layers: int = 0) -> ViTConfig:
     """A 2-layer ViT with 8-px patches for tests and the CPU mini recipes."""
     return ViTConfig(image_size=image_size, patch_size=8, width=128, depth=2, heads=2,
                      ckpt_layers=ckpt_layers)
+
+
+def qformer_base(vision_width: int = 1408, queries: int = 32) -> QFormerConfig:
+    """BLIP-2's Q-Former: BERT-base with cross-attention in every second layer, 32 queries,
+    30523 ids (bert-base-uncased + [DEC]); vision_width 1408 for EVA ViT-g, 1024 for CLIP ViT-L."""
+    return QFormerConfig(vision_width=vision_width, queries=queries)
+
+
+def qformer_tiny(vision_width: int = 48, queries: int = 8) -> QFormerConfig:
+    """A 4-layer, 64-wide Q-Former for tests."""
+    return QFormerConfig(width=64, depth=4, heads=2, mlp_width=128, max_positions=64,
+                         vision_width=vision_width, queries=queries, dropout=0.0)
 
 
 def med_base(image_width: int = 768) -> MEDConfig:
