@@ -164,6 +164,19 @@ class Blip2Retrieval(FrozenVision):
         n = self.qformer.cfg.queries
         return self.itm_head(self.qformer(ids, image, mask)[:, :n]).mean(dim=1)
 
+    def stage1(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """One query pass for all three stage-1 losses: (image tokens (B, N, Dv), normalised query
+        features (B, Q, E) for ITC, the queries' self-attention keys and values for ITG)."""
+        image = self.encode_image(images)
+        queries, kv = self.qformer.query_states(image)
+        return image, F.normalize(self.vision_proj(queries), dim=-1), kv
+
+    def itg_logits(self, kv: list, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) from [DEC], read after the queries' cached keys and values `kv` (with their
+        gradient) -> (B, T, V) next-token logits. Right padding needs no mask: the text is causal."""
+        h, _ = self.qformer.text_step(ids, torch.arange(ids.shape[1], device=ids.device), kv)
+        return self.lm_head(h, self.qformer.tok.weight)
+
     @torch.no_grad()
     def caption(self, images: torch.Tensor, prompt: str, cfg: DecodeConfig,
                 per_image: int = 1) -> list[str]:

@@ -131,3 +131,37 @@ def enqueue_(ptr: torch.Tensor, queues: list[torch.Tensor], values: list[torch.T
     for queue, v in zip(queues, values, strict=True):
         queue[..., cols] = v.t().to(queue.dtype) if v.dim() > 1 else v.to(queue.dtype)
     ptr.fill_((start + n) % size)
+
+
+class QueryITCLoss(nn.Module):
+    """BLIP-2's ITC (LAVIS `blip2_qformer.py`): an image is Q query features (B, Q, E) and a
+    pair's similarity is its best query's; the columns are the world batch's features gathered
+    without gradient (LAVIS's `concat_all_gather`), so gradient reaches the local rows only;
+    targets are the positives (the pair's own column offset by rank, or with `image_ids` every
+    column of the same image) smoothed by `smoothing`: (1 - s) * positives + s / N, which is
+    cross-entropy with label smoothing s for one positive.
+
+    Returns the loss and, for ITM's hard negatives, the detached (B, W*B) similarities."""
+
+    def __init__(self, smoothing: float = 0.1):
+        super().__init__()
+        self.smoothing = smoothing
+
+    def forward(self, image_feat: torch.Tensor, text_feat: torch.Tensor, temp: torch.Tensor,
+                image_ids: torch.Tensor | None = None):
+        # image_feat: (B, Q, E), text_feat: (B, E), both normalised; image_ids: (B,)
+        img_cols, txt_cols = gather(image_feat), gather(text_feat)  # (N, Q, E), (N, E)
+        i2t = torch.einsum("bqe,ne->bnq", image_feat, txt_cols).amax(-1) / temp  # (B, N)
+        t2i = torch.einsum("be,nqe->bnq", text_feat, img_cols).amax(-1) / temp  # (B, N)
+        rank, _ = rank_and_world()
+        B, N = i2t.shape
+        with torch.no_grad():
+            if image_ids is not None:
+                pos = (image_ids[:, None] == gather(image_ids)[None]).float()
+            else:
+                pos = torch.zeros_like(i2t)
+                pos[torch.arange(B), rank * B + torch.arange(B)] = 1
+            targets = (1 - self.smoothing) * pos / pos.sum(1, keepdim=True) + self.smoothing / N
+        loss = (-(F.log_softmax(i2t, 1) * targets).sum(1).mean()
+                - (F.log_softmax(t2i, 1) * targets).sum(1).mean()) / 2
+        return loss, i2t.detach(), t2i.detach()
