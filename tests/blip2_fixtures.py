@@ -211,3 +211,26 @@ def score_gaps(hf, ours, texts: list[str], n_images: int) -> tuple[float, float,
     assert got_itc.shape == want_itc.shape == (n_images, len(texts))
     return (got_itc - want_itc).abs().max().item(), (got_itm - want_itm).abs().max().item(), \
         want_itm.std().item()
+
+
+def tiny_q_former_model(width: int, depth: int, vision_width: int, queries: int, seed: int, std: float,
+                        mlp_width: int | None = None):
+    """A Blip2Retrieval built here (no checkpoint): a one-block EVA at 28 px, a Q-Former of
+    `width` with 2 heads and the ITG head, bert-base-uncased's vocab + [DEC]; weights redrawn."""
+    from blipctl.models.blip2 import Blip2Retrieval
+    from blipctl.models.eva import EvaConfig, EvaViT
+    from blipctl.models.layers import LMHead
+    from blipctl.models.qformer import QFormer, QFormerConfig
+    from blipctl.text.codecs import BlipText
+
+    torch.manual_seed(0)
+    qf = QFormerConfig(vocab_size=30523, width=width, depth=depth, heads=2, mlp_width=mlp_width or 2 * width,
+                       max_positions=32, vision_width=vision_width, queries=queries, dropout=0.0)
+    eva = EvaConfig(image_size=28, patch_size=14, width=vision_width, depth=1, heads=2,
+                    mlp_width=mlp_width or 2 * vision_width)
+    model = Blip2Retrieval(EvaViT(eva), torch.nn.LayerNorm(vision_width), QFormer(qf),
+                           torch.nn.Linear(width, 16), torch.nn.Linear(width, 16), torch.nn.Linear(width, 2),
+                           LMHead(width, 30523))
+    reinit(model, seed=seed, std=std)
+    model.codec = BlipText(grounded_start="[CLS]")
+    return model

@@ -36,8 +36,9 @@ class FrozenVision(nn.Module):
         return self.visual.module.image_size
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) -> (B, N, Dv) tokens after ln_vision (fp32, whatever the tower holds)."""
-        return self.ln_vision(self.visual(images).float())
+        """(B, 3, S, S) -> (B, N, Dv) tokens after ln_vision, in ln_vision's dtype (fp32)
+        whatever the tower holds."""
+        return self.ln_vision(self.visual(images).to(self.ln_vision.weight.dtype))
 
 
 class Blip2Generator(FrozenVision):

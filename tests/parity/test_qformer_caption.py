@@ -5,28 +5,15 @@ layers match transformers' in test_qformer_parity.py; the mask is checked by han
 from __future__ import annotations
 
 import torch
-from blip2_fixtures import reinit
+from blip2_fixtures import tiny_q_former_model
 
 from blipctl.decode import DecodeConfig
-from blipctl.models.blip2 import Blip2Retrieval
-from blipctl.models.eva import EvaConfig, EvaViT
-from blipctl.models.layers import LMHead
-from blipctl.models.qformer import QFormer, QFormerConfig
-from blipctl.text.codecs import BlipText
 
 Q = 8
 
 
-def _model() -> Blip2Retrieval:
-    torch.manual_seed(0)
-    qf = QFormerConfig(vocab_size=30523, width=64, depth=4, heads=2, mlp_width=128, max_positions=32,
-                       vision_width=48, queries=Q, dropout=0.0)
-    eva = EvaConfig(image_size=28, patch_size=14, width=48, depth=1, heads=2, mlp_width=96)
-    model = Blip2Retrieval(EvaViT(eva), torch.nn.LayerNorm(48), QFormer(qf), torch.nn.Linear(64, 16),
-                           torch.nn.Linear(64, 16), torch.nn.Linear(64, 2), LMHead(64, 30523))
-    reinit(model, seed=5, std=0.3)
-    model.codec = BlipText(grounded_start="[CLS]")
-    return model.eval()
+def _model():
+    return tiny_q_former_model(width=64, depth=4, vision_width=48, queries=Q, seed=5, std=0.3).eval()
 
 
 def _full_logits(model, image, ids):
