@@ -136,7 +136,8 @@ def enqueue_(ptr: torch.Tensor, queues: list[torch.Tensor], values: list[torch.T
 class QueryITCLoss(nn.Module):
     """BLIP-2's ITC (LAVIS `blip2_qformer.py`): an image is Q query features (B, Q, E) and a
     pair's similarity is its best query's; the columns are the world batch's features gathered
-    without gradient (LAVIS's `concat_all_gather`), so gradient reaches the local rows only;
+    without gradient (LAVIS's `concat_all_gather`), so gradient reaches the local rows only
+    (in one process too, where LAVIS's columns would keep theirs);
     targets are the positives (the pair's own column offset by rank, or with `image_ids` every
     column of the same image) smoothed by `smoothing`: (1 - s) * positives + s / N, which is
     cross-entropy with label smoothing s for one positive.
@@ -150,7 +151,8 @@ class QueryITCLoss(nn.Module):
     def forward(self, image_feat: torch.Tensor, text_feat: torch.Tensor, temp: torch.Tensor,
                 image_ids: torch.Tensor | None = None):
         # image_feat: (B, Q, E), text_feat: (B, E), both normalised; image_ids: (B,)
-        img_cols, txt_cols = gather(image_feat), gather(text_feat)  # (N, Q, E), (N, E)
+        # (N, Q, E), (N, E); detached in one process too, so one process equals the world
+        img_cols, txt_cols = gather(image_feat).detach(), gather(text_feat).detach()
         i2t = torch.einsum("bqe,ne->bnq", image_feat, txt_cols).amax(-1) / temp  # (B, N)
         t2i = torch.einsum("be,nqe->bnq", text_feat, img_cols).amax(-1) / temp  # (B, N)
         rank, _ = rank_and_world()

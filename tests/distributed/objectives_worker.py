@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from blipctl.objectives.gather import rank_and_world
-from blipctl.objectives.itc import ITCLoss, enqueue_
+from blipctl.objectives.itc import ITCLoss, QueryITCLoss, enqueue_
 from blipctl.objectives.itm import ITMLoss
 from blipctl.objectives.lm import LMLoss
 
@@ -55,6 +55,9 @@ def run(out: str) -> None:
     loss_mom, sim_i2t, sim_t2i = itc(fi, ft, temp, fi_m, ft_m, b["queue_i"], b["queue_t"], alpha=0.4,
                                      image_ids=b["image_ids"], id_queue=b["id_queue"])
     loss_plain, _, _ = itc(fi, ft, temp)  # online features gathered with gradient
+    # BLIP-2: 3 query features per image, the best query per pair, columns without gradient
+    fq = nn.functional.normalize(net["img"](b["img_tokens"]), dim=-1)  # (n, 3, E)
+    loss_query, _, _ = QueryITCLoss(0.1)(fq, ft, temp)
 
     # ITM with one admissible negative per row, so the draw is the same however the batch is split
     world_cols = torch.arange(B)
@@ -69,10 +72,10 @@ def run(out: str) -> None:
     logits = net["lm"](net["tok"](b["ids"]))
     loss_lm = LMLoss(0.1)(logits, b["ids"], b["mask"], prompt_len=2)
 
-    total = loss_mom + loss_plain + loss_itm + loss_lm
+    total = loss_mom + loss_plain + loss_query + loss_itm + loss_lm
     total.backward()
     grads = {k: p.grad.clone() for k, p in net.named_parameters()}
-    losses = torch.stack([loss_mom, loss_plain, loss_itm, loss_lm]).detach()
+    losses = torch.stack([loss_mom, loss_plain, loss_query, loss_itm, loss_lm]).detach()
     if world > 1:
         for g in grads.values():
             dist.all_reduce(g)

@@ -46,11 +46,14 @@ def by_hand(model, pixels, ids, mask, dec, reduce=max):
     img = [[F.normalize(model.vision_proj(queries[b, q]), dim=-1) for q in range(Q)] for b in range(B)]
     txt = [F.normalize(model.text_proj(qf(ids[t:t + 1], mask=mask[t:t + 1], queries=False)[0, 0]), dim=-1)
            for t in range(B)]
-    sim = torch.stack([torch.stack([reduce(torch.stack([img[b][q] @ txt[n] for q in range(Q)]))
-                                    for n in range(B)]) for b in range(B)]) / model.temp  # (B, B) i2t
+    # rows carry gradient, the gathered columns do not (LAVIS's concat_all_gather)
+    i2t = torch.stack([torch.stack([reduce(torch.stack([img[b][q] @ txt[n].detach() for q in range(Q)]))
+                                    for n in range(B)]) for b in range(B)]) / model.temp
+    t2i = torch.stack([torch.stack([reduce(torch.stack([txt[t] @ img[m][q].detach() for q in range(Q)]))
+                                    for m in range(B)]) for t in range(B)]) / model.temp
     target = torch.arange(B)
-    itc = (F.cross_entropy(sim, target, label_smoothing=0.1)
-           + F.cross_entropy(sim.t(), target, label_smoothing=0.1)) / 2
+    itc = (F.cross_entropy(i2t, target, label_smoothing=0.1)
+           + F.cross_entropy(t2i, target, label_smoothing=0.1)) / 2
     # ITM: with two pairs, each image's only negative text is the other's, and likewise for texts
     def match(i, t):
         out = qf(ids[t:t + 1], image[i:i + 1], mask[t:t + 1])[0]
