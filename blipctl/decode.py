@@ -33,6 +33,11 @@ class DecodeConfig:
     min_new_tokens: int | None = None  # set: replaces min_length, counting generated tokens only
 
 
+def beams(cfg: DecodeConfig) -> int:
+    """Rows of the step's cache per prompt: `num_beams` for beam search, 1 for greedy or sampling."""
+    return 1 if cfg.top_p > 0 or cfg.num_beams == 1 else cfg.num_beams
+
+
 def _penalise(scores: torch.Tensor, seen: torch.Tensor, cfg: DecodeConfig, eos: int) -> torch.Tensor:
     """min-length and repetition penalty, on logits or log-probs (N, V); seen: ids so far (N, t)."""
     if seen.shape[1] < cfg.min_length:
@@ -91,7 +96,7 @@ def generate(step: Step, cache: Any, prompt: torch.Tensor, cfg: DecodeConfig, eo
         cfg = replace(cfg, max_new_tokens=None, min_new_tokens=None,
                       max_length=cfg.max_length if cfg.max_new_tokens is None else P + cfg.max_new_tokens,
                       min_length=cfg.min_length if cfg.min_new_tokens is None else P + cfg.min_new_tokens)
-    if cfg.top_p > 0 or cfg.num_beams == 1:
+    if beams(cfg) == 1:
         return _sample_or_greedy(step, cache, prompt, cfg, eos, pad)
     return _beam_search(step, cache, prompt, cfg, eos, pad)
 

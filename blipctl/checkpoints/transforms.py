@@ -38,7 +38,7 @@ def fuse_qkv_bias(tensors: list[torch.Tensor], like=None) -> list[torch.Tensor]:
     return [torch.cat([q, torch.zeros_like(q), v])]
 
 
-def split_qkv_bias(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+def split_qkv_bias(tensors: list[torch.Tensor], like=None) -> list[torch.Tensor]:
     """[qkv bias (q, 0, v)] -> [q_bias, v_bias]; a non-zero key bias has no place there."""
     q, k, v = tensors[0].chunk(3)
     if k.any():
@@ -53,14 +53,10 @@ def qkv_bias(ours: str, q: str, v: str) -> Transform:
     return Transform((ours,), (q, v), to_ours=fuse_qkv_bias, to_theirs=split_qkv_bias)
 
 
-def _split_bias(tensors: list[torch.Tensor], like=None) -> list[torch.Tensor]:
-    return split_qkv_bias(tensors)
-
-
 def eva_qkv_bias(q: str, v: str, fused: str) -> Transform:
     """The other direction: ours are EVA's `q_bias` and `v_bias` (timm's Eva), theirs one fused
     qkv bias `(q, zeros, v)` (transformers' Blip2VisionModel); a non-zero key part is refused."""
-    return Transform((q, v), (fused,), to_ours=_split_bias, to_theirs=fuse_qkv_bias)
+    return Transform((q, v), (fused,), to_ours=split_qkv_bias, to_theirs=fuse_qkv_bias)
 
 
 def _cls_in(tensors, like=None):

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blipctl.decode import DecodeConfig, generate
+from blipctl.decode import DecodeConfig, beams, generate
 from blipctl.errors import BlipctlError
 from blipctl.models.eva import Frozen
 from blipctl.models.layers import LMHead
@@ -87,16 +87,15 @@ class Blip2Generator(FrozenVision):
         c, lm = self.codec, self.llm
         prefix = self.prefix(images)
         ids, mask = c.prompts(prompts, left=not lm.encoder_decoder, device=images.device)
-        rows = per_image * (1 if cfg.top_p > 0 or cfg.num_beams == 1 else cfg.num_beams)
+        width = beams(cfg)
         if per_image > 1:
             ids, mask = ids.repeat_interleave(per_image, 0), mask.repeat_interleave(per_image, 0)
-        prefix = prefix.repeat_interleave(rows, 0)
-        beams = rows // per_image
+        prefix = prefix.repeat_interleave(per_image * width, 0)
         if lm.encoder_decoder:
-            cache = lm.start(prefix, ids.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0))
+            cache = lm.start(prefix, ids.repeat_interleave(width, 0), mask.repeat_interleave(width, 0))
             start = torch.full((ids.shape[0], 1), lm.decoder_start, dtype=torch.long, device=ids.device)
             return generate(lm.step, cache, start, cfg, self.eos, self.pad)[:, 1:]
-        cache = lm.start(prefix, prompt_mask=mask.repeat_interleave(beams, 0))
+        cache = lm.start(prefix, prompt_mask=mask.repeat_interleave(width, 0))
         return generate(lm.step, cache, ids, cfg, self.eos, self.pad)[:, ids.shape[1]:]
 
     @property
@@ -189,7 +188,7 @@ class Blip2Retrieval(FrozenVision):
                                "keeps none; LAVIS's stage-1 blip2 checkpoints do), so it cannot caption")
         c = self.codec
         _, kv = self.qformer.query_states(self.encode_image(images))
-        rows = per_image * (1 if cfg.top_p > 0 or cfg.num_beams == 1 else cfg.num_beams)
+        rows = per_image * beams(cfg)
         cache = KVCache(images.device)
         cache.kv = [(k.repeat_interleave(rows, 0), v.repeat_interleave(rows, 0)) for k, v in kv]
         words = self.qformer.tok.weight

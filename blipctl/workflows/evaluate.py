@@ -33,8 +33,8 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
 
     from blipctl.checkpoints.load import load_model
     from blipctl.config.schema import instantiate
-    from blipctl.models.blip2 import FrozenVision
     from blipctl.models.protocols import find, what
+    from blipctl.workflows.infer import placed
 
     if not cfg.model:
         raise BlipctlError("no model to evaluate: pass --model (a run directory, .pth, transformers "
@@ -50,10 +50,8 @@ def run(cfg: EvalConfig, config_yaml: str = "") -> Evaluation:
     if model is None:
         raise BlipctlError(f"--model {cfg.model}: a {type(loaded).__name__} cannot run "
                            f"{type(task).__name__}: it cannot {what(task.needs)}")
-    if isinstance(model, FrozenVision):  # BLIP-2 holds its frozen parts in `dtype`, the rest in fp32
-        model, dtype = model.to(device=device).eval(), torch.float32
-    else:
-        model = model.to(device=device, dtype=dtype).eval()
+    model, dtype = placed(model, dtype, device)
+    model.eval()
     t0 = time.perf_counter()
     result = task(model, cfg.data, device, dtype)
     seconds = time.perf_counter() - t0

@@ -54,13 +54,20 @@ def loaded(source: str, llm: str | None, dtype, device, where: str, capability: 
     A BLIP-2 model holds its own dtypes: its frozen tower and LM load in `dtype` (None: bf16
     where this machine computes it fast), the rest stays fp32, and images go in as fp32. Any
     other model is cast whole to `dtype` (None: fp32)."""
-    import torch
-
     from blipctl.checkpoints.load import load_model
-    from blipctl.models.blip2 import FrozenVision
     from blipctl.models.protocols import require
 
-    model = require(load_model(source, llm, frozen_dtype=dtype), capability, where)
+    return placed(require(load_model(source, llm, frozen_dtype=dtype), capability, where), dtype, device)
+
+
+def placed(model, dtype, device):
+    """(model on `device`, the dtype its input images take): a BLIP-2 model keeps the dtypes it
+    loaded with (frozen parts as asked, the rest fp32) and reads fp32 images; any other model
+    is cast whole to `dtype` (None: fp32)."""
+    import torch
+
+    from blipctl.models.blip2 import FrozenVision
+
     if isinstance(model, FrozenVision):
         return model.to(device=device), torch.float32
     dtype = dtype or torch.float32

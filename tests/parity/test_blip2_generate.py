@@ -17,25 +17,25 @@ from blipctl.models.blip2 import Blip2Generator
 PROMPTS = ["", "Question: what colour is the star? Short answer:"]
 
 
+def _saved(make, name: str, tmp_path_factory):
+    """(directory, transformers model, tokenizer) of a checkpoint `make` writes."""
+    out = tmp_path_factory.mktemp(name)
+    return (out, *make(out))
+
+
 @pytest.fixture(scope="module")
 def opt(tmp_path_factory):
-    out = tmp_path_factory.mktemp("blip2_opt")
-    hf, tok = blip2_opt(out)
-    return out, hf, tok
+    return _saved(blip2_opt, "blip2_opt", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
-    out = tmp_path_factory.mktemp("blip2_llama")
-    hf, tok = blip2_llama(out)
-    return out, hf, tok
+    return _saved(blip2_llama, "blip2_llama", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def t5(tmp_path_factory):
-    out = tmp_path_factory.mktemp("blip2_t5")
-    hf, tok = blip2_t5(out)
-    return out, hf, tok
+    return _saved(blip2_t5, "blip2_t5", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

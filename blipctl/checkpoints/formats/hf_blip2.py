@@ -216,16 +216,19 @@ def hf_config(model) -> dict:
 
 
 def hf_state(model) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """(the state dict under transformers' names, our tensors that transformers has no place for)."""
-    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
-    dropped = [k for k in ours if k in NOT_IN_HF or k.startswith("lm_head.")]
-    ours = {k: v for k, v in ours.items() if k not in dropped}
+    """(the state dict under transformers' names, each tied weight once, and the ITG head's
+    tensors, which transformers has no place for; LAVIS's `temp` is left out too)."""
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.") and k not in NOT_IN_HF}
+    head = [k for k in ours if k.startswith("lm_head.")]
+    ours = {k: v for k, v in ours.items() if k not in head}
     if isinstance(model, Blip2Generator):
         theirs = GENERATOR_KEYS.to_theirs(ours)
-        theirs.update({LM_PREFIX + k: v for k, v in model.llm.lm.state_dict().items()})
+        lm = model.llm.lm
+        tied = set(_tied_keys(lm))
+        theirs.update({LM_PREFIX + k: v for k, v in lm.state_dict().items() if k not in tied})
     else:
         theirs = RETRIEVAL_KEYS.to_theirs(ours)
-    return theirs, dropped
+    return theirs, head
 
 
 def save(model, out: str | Path) -> None:
@@ -241,15 +244,15 @@ def save(model, out: str | Path) -> None:
     from blipctl.files import write_bytes, write_text
 
     out = Path(out)
-    state, dropped = hf_state(model)
-    head = [k for k in dropped if k not in NOT_IN_HF]
+    state, head = hf_state(model)
+    cfg = hf_config(model)
     if head:
-        sys.stderr.write(f"note: transformers' {hf_config(model)['architectures'][0]} has no ITG head; "
+        sys.stderr.write(f"note: transformers' {cfg['architectures'][0]} has no ITG head; "
                          f"not written: {', '.join(head)} (--to lavis keeps it)\n")
-    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in _untie(state).items()}
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     out.mkdir(parents=True, exist_ok=True)
     write_bytes(out / "model.safetensors", to_bytes(state, metadata={"format": "pt"}))
-    write_text(out / "config.json", json.dumps(hf_config(model), indent=2))
+    write_text(out / "config.json", json.dumps(cfg, indent=2))
     size = model.image_size
     images = BlipImageProcessor(size={"height": size, "width": size})
     with tempfile.TemporaryDirectory(dir=out, prefix=".processor.") as tmp:
@@ -262,15 +265,3 @@ def save(model, out: str | Path) -> None:
         for f in sorted(Path(tmp).iterdir()):
             if f.is_file():
                 write_bytes(out / f.name, f.read_bytes())
-
-
-def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """safetensors refuses tensors that share storage (tied embeddings): keep the first name."""
-    seen, out = set(), {}
-    for k, v in state.items():
-        ptr = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
-        if ptr in seen:
-            continue
-        seen.add(ptr)
-        out[k] = v
-    return out

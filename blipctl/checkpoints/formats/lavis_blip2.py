@@ -143,9 +143,10 @@ def from_state(state: dict, where: str, llm: str | None = None, frozen_dtype: to
         if llm is None:
             raise BlipctlError(f"{where}: a LAVIS {proj[:-5]} checkpoint holds no LM weights; "
                                "name the LM's directory or Hub id with --llm")
-        lm = _frozen_lm(llm, proj, frozen)
+        lm_dir = _lm_dir(llm)
+        lm = _frozen_lm(lm_dir, llm, proj, frozen)
         model = Blip2Generator(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, lm.width), lm)
-        keys, codec = key_map(type(visual), proj), LMText(str(_lm_dir(llm)))
+        keys, codec = key_map(type(visual), proj), LMText(str(lm_dir))
     want = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
     ours = keys.to_ours(state, where, like=want)
     missing = sorted(set(want) - set(ours))
@@ -163,12 +164,12 @@ def _lm_dir(llm: str) -> Path:
     return hub_or_dir(llm)
 
 
-def _frozen_lm(llm: str, proj: str, dtype: torch.dtype) -> FrozenLM:
+def _frozen_lm(lm_dir: Path, llm: str, proj: str, dtype: torch.dtype) -> FrozenLM:
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     auto = AutoModelForSeq2SeqLM if proj == "t5_proj" else AutoModelForCausalLM
     try:
-        return FrozenLM(auto.from_pretrained(_lm_dir(llm), dtype=dtype))
+        return FrozenLM(auto.from_pretrained(lm_dir, dtype=dtype))
     except (OSError, ValueError) as e:
         kind = "encoder-decoder" if proj == "t5_proj" else "causal"
         raise BlipctlError(f"--llm {llm}: not a transformers {kind} LM ({str(e).splitlines()[0]})") from None
