@@ -89,6 +89,8 @@ def reinit(model: torch.nn.Module, seed: int, std: float) -> None:
 
 def zero_key_bias(model: torch.nn.Module) -> None:
     """EVA has no key bias: checkpoints converted from LAVIS hold zeros there."""
+    if not hasattr(model, "vision_model"):
+        return
     with torch.no_grad():
         for layer in model.vision_model.encoder.layers:
             layer.self_attn.qkv.bias.view(3, -1)[1].zero_()
@@ -234,3 +236,26 @@ def tiny_q_former_model(width: int, depth: int, vision_width: int, queries: int,
     reinit(model, seed=seed, std=std)
     model.codec = BlipText(grounded_start="[CLS]")
     return model
+
+
+def opt_lm(out: Path, std: float = 0.3):
+    """A tiny transformers OPTForCausalLM with the OPT-shaped tokenizer, re-initialised and
+    saved to `out` (a frozen LM a BLIP-2 recipe names); returns (model, tokenizer)."""
+    from transformers import OPTConfig, OPTForCausalLM
+
+    tok = opt_tokenizer(out)
+    cfg = OPTConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                    ffn_dim=24, max_position_embeddings=128, eos_token_id=2, pad_token_id=1, bos_token_id=2,
+                    word_embed_proj_dim=16, dropout=0.0, attention_dropout=0.0)
+    return _reinit_and_save(OPTForCausalLM, cfg, out, seed=3, std=std), tok
+
+
+def t5_lm(out: Path, std: float = 0.3):
+    """The same with a tiny Flan-T5-shaped T5ForConditionalGeneration; returns (model, tokenizer)."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tok = t5_tokenizer(out)
+    cfg = T5Config(vocab_size=len(tok), d_model=32, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                   relative_attention_num_buckets=8, dropout_rate=0.0, feed_forward_proj="gated-gelu",
+                   decoder_start_token_id=0, eos_token_id=1, pad_token_id=0, tie_word_embeddings=False)
+    return _reinit_and_save(T5ForConditionalGeneration, cfg, out, seed=4, std=std), tok

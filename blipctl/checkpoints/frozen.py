@@ -8,6 +8,10 @@ onto the model's names as warm start maps it, cast to the recorded dtype when th
 held in bf16/fp16), takes those tensors and checks each hash; a source that is gone or has
 changed is refused, naming the tensor and the source.
 
+A frozen part that the recipe itself builds from a checkpoint (BLIP-2's vision tower and
+LM, `checkpoints.parts`) is referenced as "built": loading builds the model from the
+recipe, which reads the part from its source again, and only the hash is checked.
+
 Before a tensor is first stored by reference, the source is read once and must hold that very
 tensor: one it does not hold (a frozen tensor kept at its initialisation, or changed since) is
 stored in the weights file as usual. Momentum encoders (no gradient, updated by EMA) are not
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,6 +35,27 @@ from blipctl.errors import BlipctlError
 # passes the same tensors at every save, so each is hashed and checked once; an in-place change
 # bumps the version and checks it again.
 _CHECKED: dict[str, tuple[weakref.ref, tuple, str | None]] = {}
+
+
+@dataclass(frozen=True)
+class Built:
+    """A tensor of a frozen part the recipe builds from `source` (see `built`)."""
+
+    source: str
+
+
+def built(model: torch.nn.Module) -> dict[str, Built]:
+    """{state-dict name: Built(source)} for every tensor of the frozen parts that remember the
+    checkpoint they were read from (`eva.Frozen`, `llm.FrozenLM` with a `source`)."""
+    from blipctl.models.eva import Frozen
+    from blipctl.models.llm import FrozenLM
+
+    out: dict[str, Built] = {}
+    for prefix, module in model.named_modules():
+        if isinstance(module, (Frozen, FrozenLM)) and module.source is not None:
+            for name in module.state_dict():
+                out.setdefault(f"{prefix}.{name}" if prefix else name, Built(module.source))
+    return out
 
 
 def digest(t: torch.Tensor) -> str:
@@ -95,11 +121,13 @@ def _known(name: str, t: torch.Tensor, source: str) -> bool:
     return seen is not None and seen[0]() is t and seen[1] == _identity(t, source)
 
 
-def references(model: torch.nn.Module, frozen: Mapping[str, str | tuple[str, str]]) -> dict[str, dict]:
-    """frozen.json's entries for `frozen`: {state-dict name: source}, or precomputed
-    {name: (source, sha256)} (trusted as given). A name whose source does not hold its tensor
-    exactly gets no entry (the weights file stores it). A name that shares its tensor with
-    others is recorded under the first of them, which is the name the weights file stores."""
+def references(model: torch.nn.Module,
+               frozen: Mapping[str, str | tuple[str, str] | Built]) -> dict[str, dict]:
+    """frozen.json's entries for `frozen`: {state-dict name: source}, precomputed
+    {name: (source, sha256)} (trusted as given), or Built(source) (the tensor as it is now).
+    A name whose source does not hold its tensor exactly gets no entry (the weights file
+    stores it). A name that shares its tensor with others is recorded under the first of them,
+    which is the name the weights file stores."""
     check(model, frozen)
     state = model.state_dict(keep_vars=True)
     first: dict[tuple, str] = {}
@@ -108,7 +136,11 @@ def references(model: torch.nn.Module, frozen: Mapping[str, str | tuple[str, str
             first.setdefault(_storage(t), name)
     todo: dict[str, list[str]] = {}  # source -> names not yet checked against it
     for name, source in frozen.items():
-        if not isinstance(source, tuple):
+        if isinstance(source, Built):
+            if not _known(name, state[name], f"built:{source.source}"):
+                t = state[name]
+                _CHECKED[name] = (weakref.ref(t), _identity(t, f"built:{source.source}"), digest(t))
+        elif not isinstance(source, tuple):
             src = _where(str(source))
             if not _known(name, state[name], src):
                 todo.setdefault(src, []).append(name)
@@ -127,7 +159,9 @@ def references(model: torch.nn.Module, frozen: Mapping[str, str | tuple[str, str
     refs = {}
     for name, source in frozen.items():
         t = state[name]
-        if isinstance(source, tuple):
+        if isinstance(source, Built):
+            src, sha = source.source, _CHECKED[name][2]
+        elif isinstance(source, tuple):
             src, sha = _where(str(source[0])), source[1]
         else:
             src, sha = _where(str(source)), _CHECKED[name][2]
@@ -135,7 +169,7 @@ def references(model: torch.nn.Module, frozen: Mapping[str, str | tuple[str, str
                 continue
         refs[first.get(_storage(t), name) if t.numel() else name] = {
             "source": src, "sha256": sha, "dtype": str(t.dtype).removeprefix("torch."),
-            "shape": list(t.shape)}
+            "shape": list(t.shape), **({"built": True} if isinstance(source, Built) else {})}
     return refs
 
 
@@ -144,9 +178,16 @@ def restore(model: torch.nn.Module, refs: Mapping[str, Mapping], where: str) -> 
     against its sha256."""
     aliases = _aliases(model)
     by_source: dict[str, list[str]] = {}
-    for name, ref in refs.items():
-        by_source.setdefault(ref["source"], []).append(name)
     out = {}
+    own = model.state_dict()
+    for name, ref in refs.items():
+        if ref.get("built"):  # the recipe built the model, reading the part from its source again
+            dtype = _recorded_dtype(ref, name, where)
+            value = own[name].to(dtype) if name in own else None
+            _check_digest(value, ref, name, f"{ref['source']} (as the recipe builds it)", where)
+            out[name] = value
+        else:
+            by_source.setdefault(ref["source"], []).append(name)
     for source, names in by_source.items():
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         try:
@@ -155,17 +196,25 @@ def restore(model: torch.nn.Module, refs: Mapping[str, Mapping], where: str) -> 
             raise BlipctlError(f"{where}: frozen tensor {names[0]}{more} is stored by reference to "
                                f"{source}, which cannot be read: {str(e).removeprefix('--model ')}") from None
         for name in names:
-            dtype = getattr(torch, str(refs[name]["dtype"]), None)
-            if not isinstance(dtype, torch.dtype):
-                raise BlipctlError(f"{where}: frozen tensor {name}: unknown dtype {refs[name]['dtype']!r}")
-            value = _held(found, aliases.get(name, [name]), dtype)
-            if value is None:
-                raise BlipctlError(f"{where}: frozen tensor {name} is stored by reference to {source}, "
-                                   "which does not hold it")
-            want, got = refs[name]["sha256"], digest(value)
-            if got != want:
-                raise BlipctlError(f"{where}: frozen tensor {name} in {source} is not the one this "
-                                   f"checkpoint was trained with (sha256 {got[:12]}, recorded "
-                                   f"{want[:12]}): the source has changed")
+            value = _held(found, aliases.get(name, [name]), _recorded_dtype(refs[name], name, where))
+            _check_digest(value, refs[name], name, source, where)
             out[name] = value
     return out
+
+
+def _recorded_dtype(ref: Mapping, name: str, where: str) -> torch.dtype:
+    dtype = getattr(torch, str(ref["dtype"]), None)
+    if not isinstance(dtype, torch.dtype):
+        raise BlipctlError(f"{where}: frozen tensor {name}: unknown dtype {ref['dtype']!r}")
+    return dtype
+
+
+def _check_digest(value: torch.Tensor | None, ref: Mapping, name: str, source: str, where: str) -> None:
+    if value is None:
+        raise BlipctlError(f"{where}: frozen tensor {name} is stored by reference to {source}, "
+                           "which does not hold it")
+    want, got = ref["sha256"], digest(value)
+    if got != want:
+        raise BlipctlError(f"{where}: frozen tensor {name} in {source} is not the one this "
+                           f"checkpoint was trained with (sha256 {got[:12]}, recorded "
+                           f"{want[:12]}): the source has changed")

@@ -24,8 +24,13 @@ def from_bert(qformer: QFormer, bert: dict[str, torch.Tensor], where: str = "BER
     """Copies a BertModel state dict (transformers' names, `bert.` prefixes stripped) into
     `qformer`; returns the Q-Former's tensors left at their initialisation (cross-attention,
     queries, new vocab rows)."""
-    ours = _BERT.to_ours({k.removeprefix("bert."): v for k, v in bert.items()
-                          if not k.startswith(("cls.", "bert.pooler"))}, where)
+    return from_med(qformer, _BERT.to_ours({k.removeprefix("bert."): v for k, v in bert.items()
+                                            if not k.startswith(("cls.", "bert.pooler"))}, where), where)
+
+
+def from_med(qformer: QFormer, ours: dict[str, torch.Tensor], where: str = "BERT") -> list[str]:
+    """The same from a BERT-style text encoder under MED's names (a BLIP model's `text.` or
+    `encoder.`, prefix stripped); its cross-attention is not copied."""
     target = qformer.state_dict()
     copied = {}
     for key, value in ours.items():

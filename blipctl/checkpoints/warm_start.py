@@ -8,7 +8,8 @@ names: the image-grounded text encoder is `text.` in retrieval and NLVR2 models 
 in pretrain and VQA models (`SYNONYMS`). So a pretrain checkpoint initialises any task model
 (its decoder the captioner's, its encoder that of retrieval, VQA and NLVR2). NLVR2's two
 cross-attentions per layer both start from a single-image model's one; a position embedding
-is resized to the model's grid.
+is resized to the model's grid. The frozen parts a recipe builds from their own checkpoints
+(BLIP-2's tower and LM, `checkpoints.parts`) keep those weights.
 """
 
 from __future__ import annotations
@@ -91,8 +92,12 @@ def warm_start(model: torch.nn.Module, source: str) -> WarmStart:
         theirs = source_state(source)
     except BlipctlError as e:
         raise BlipctlError(f"recipe key `init`: {str(e).removeprefix('--model ')}") from None
+    from blipctl.checkpoints.frozen import built
+
     target = model.state_dict()
-    found = onto(model, theirs)
+    own = built(model)  # frozen parts the recipe read from their own checkpoints keep those weights
+    found = {k: v for k, v in onto(model, theirs).items() if k not in own}
     loaded = {k: v for k, v in found.items() if v.shape == target[k].shape}
     missing, _ = model.load_state_dict(loaded, strict=False)
-    return WarmStart(source, list(loaded), list(missing), [k for k in found if k not in loaded])
+    return WarmStart(source, list(loaded), [k for k in missing if k not in own],
+                     [k for k in found if k not in loaded])

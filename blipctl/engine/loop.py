@@ -255,13 +255,17 @@ def freeze(model: nn.Module, prefixes: list[str]) -> None:
             p.requires_grad_(False)
 
 
-def frozen_by_reference(model: nn.Module, cfg: TrainConfig) -> dict[str, str]:
-    """The parameters `freeze` holds at their `init` weights: a checkpoint may point at `init`
-    for them instead of storing them."""
-    if not cfg.init:
-        return {}
-    return {name: cfg.init for name, _ in model.named_parameters()
-            if any(name.startswith(prefix) for prefix in cfg.freeze)}
+def frozen_by_reference(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint may point at instead of storing: the parameters `freeze` holds at
+    their `init` weights, and the frozen parts the recipe builds from their own checkpoints
+    (BLIP-2's tower and LM)."""
+    from blipctl.checkpoints.frozen import built
+
+    refs: dict[str, Any] = {}
+    if cfg.init:
+        refs = {name: cfg.init for name, _ in model.named_parameters()
+                if any(name.startswith(prefix) for prefix in cfg.freeze)}
+    return {**refs, **built(model)}
 
 
 def setup_run(cfg: TrainConfig, world: World, parts: Parts, config_yaml: str = "") -> Run:
@@ -284,7 +288,7 @@ def setup_run(cfg: TrainConfig, world: World, parts: Parts, config_yaml: str = "
     else:
         seed_everything(cfg.seed + world.rank)  # dropout and negatives differ across ranks
 
-    ctx = Context(world.device, position["epoch"], position["step"], steps_per_epoch)
+    ctx = Context(world.device, position["epoch"], position["step"], steps_per_epoch, cfg.seed)
     log = RunLog(parts.run_dir, total, position["step"], world.main, getattr(task, "metrics", ()))
     if world.main:
         write_text(parts.run_dir / "config.yaml", config_yaml)
@@ -324,6 +328,7 @@ def train_step(run: Run, batch: dict) -> dict[str, float]:
     """One micro-batch: forward and backward, then, at an accumulation boundary, the optimizer
     step. Returns the task's scalars for it ({} when every item was unreadable and skipped)."""
     run.batch += 1
+    run.ctx.micro = run.epoch * run.batches_per_epoch + run.batch - 1
     batch = _readable(run, batch)
     if batch is None:
         return {}

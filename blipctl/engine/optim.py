@@ -34,8 +34,10 @@ class OptimConfig:
     min_lr: float = 0.0
     weight_decay: float = 0.05            # every parameter, as BLIP does (but see no_decay_1d)
     betas: tuple[float, float] = (0.9, 0.999)
-    schedule: Literal["cosine", "step"] = "cosine"
-    warmup_lr: float = 1e-6               # step schedule: linear warmup in the first epoch...
+    # cosine (BLIP fine-tuning), step (BLIP pretraining), warmup_cosine (BLIP-2, LAVIS's
+    # linear_warmup_cosine_lr); see schedule.lr_at
+    schedule: Literal["cosine", "step", "warmup_cosine"] = "cosine"
+    warmup_lr: float = 1e-6               # step, warmup_cosine: linear warmup in the first epoch...
     warmup_steps: int = 0                 # ...over this many optimizer steps
     decay_rate: float = 0.9               # step schedule: lr * decay_rate ** epoch
     epochs: int = 1

@@ -16,9 +16,16 @@ __all__ = ["OptimConfig", "lr_at"]  # OptimConfig lives in engine/optim.py
 def lr_at(cfg: OptimConfig, epoch: int, step: int) -> float:
     """cosine: per epoch from lr to min_lr (BLIP fine-tuning). step: lr * decay_rate**epoch,
     floored at min_lr, with a linear warmup from warmup_lr over the first warmup_steps steps
-    of epoch 0 (BLIP pretraining)."""
+    of epoch 0 (BLIP pretraining). warmup_cosine: LAVIS's `linear_warmup_cosine_lr` (BLIP-2):
+    every step of epoch 0 on the linear warmup from warmup_lr, capped at lr (an epoch shorter
+    than the warmup ends it early), then the per-epoch cosine from epoch 1."""
+    cosine = (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs)) + cfg.min_lr
     if cfg.schedule == "cosine":
-        return (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs)) + cfg.min_lr
+        return cosine
+    if cfg.schedule == "warmup_cosine":
+        if epoch:
+            return cosine
+        return min(cfg.lr, cfg.warmup_lr + (cfg.lr - cfg.warmup_lr) * step / max(cfg.warmup_steps, 1))
     if epoch == 0 and step < cfg.warmup_steps:
         return min(cfg.lr, cfg.warmup_lr + (cfg.lr - cfg.warmup_lr) * step / cfg.warmup_steps)
     return max(cfg.min_lr, cfg.lr * cfg.decay_rate ** epoch)

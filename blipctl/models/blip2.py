@@ -22,6 +22,8 @@ from blipctl.models.llm import FrozenLM
 from blipctl.models.med import KVCache
 from blipctl.models.qformer import QFormer
 
+LN_VISION_EPS = 1e-5  # LAVIS's ln_vision is a default nn.LayerNorm (transformers' says 1e-6)
+
 
 class FrozenVision(nn.Module):
     """The image side every BLIP-2 model shares: a frozen tower, then the trainable ln_vision."""
@@ -55,6 +57,9 @@ class Blip2Generator(FrozenVision):
         self.llm = llm
         self.codec = None  # an LMText, attached by the loader
         self.prompt = ""  # BLIP-2 captions with no prompt
+        # the token a text ends with, as this model was trained (LAVIS trains OPT to end with
+        # "\n"); None: the LM's own EOS
+        self.end_token: int | None = None
 
     def queries(self, image: torch.Tensor) -> torch.Tensor:
         """(B, N, Dv) image tokens -> (B, Q, D) query outputs of the Q-Former."""
@@ -100,6 +105,8 @@ class Blip2Generator(FrozenVision):
 
     @property
     def eos(self) -> int:
+        if self.end_token is not None:
+            return self.end_token
         eos = self.llm.lm.generation_config.eos_token_id
         if eos is None:
             eos = self.llm.lm.config.eos_token_id

@@ -12,10 +12,13 @@ from functools import partial
 from torch import nn
 
 from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA, init_momentum
+from blipctl.models.blip2 import LN_VISION_EPS, Blip2Generator, Blip2Retrieval
+from blipctl.models.eva import Frozen
 from blipctl.models.layers import LMHead, bert_init
+from blipctl.models.llm import FrozenLM
 from blipctl.models.med import MEDConfig, TextTransformer
 from blipctl.models.nlvr import BlipNLVR
-from blipctl.models.qformer import QFormerConfig
+from blipctl.models.qformer import QFormer, QFormerConfig
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -43,10 +46,12 @@ def qformer_base(vision_width: int = 1408, queries: int = 32) -> QFormerConfig:
     return QFormerConfig(vision_width=vision_width, queries=queries)
 
 
-def qformer_tiny(vision_width: int = 48, queries: int = 8) -> QFormerConfig:
-    """A 4-layer, 64-wide Q-Former for tests."""
-    return QFormerConfig(width=64, depth=4, heads=2, mlp_width=128, max_positions=64,
-                         vision_width=vision_width, queries=queries, dropout=0.0)
+def qformer_tiny(vision_width: int = 48, queries: int = 8, vocab_size: int = 30523,
+                 depth: int = 4, width: int = 64, grad_ckpt: bool = False) -> QFormerConfig:
+    """A 64-wide Q-Former for tests and the CPU mini recipes (vocab_size: the corpus's own)."""
+    return QFormerConfig(vocab_size=vocab_size, width=width, depth=depth, heads=2, mlp_width=2 * width,
+                         max_positions=64, vision_width=vision_width, queries=queries, dropout=0.0,
+                         grad_ckpt=grad_ckpt)
 
 
 def med_base(image_width: int = 768) -> MEDConfig:
@@ -148,3 +153,52 @@ def blip_nlvr_base(image_size: int = 384, ckpt_layers: int = 0) -> BlipNLVR:
 
 def blip_nlvr_tiny(image_size: int = 64, vocab_size: int = 30524) -> BlipNLVR:
     return BlipNLVR(vit_tiny(image_size), med_tiny(128, vocab_size), merge_from=1)
+
+
+def _bridge(vision: nn.Module, qformer: QFormer | QFormerConfig, text: bool) -> tuple[Frozen, QFormer]:
+    """The frozen tower and a Q-Former that reads it: a config gets the tower's width (and
+    the text side or not); a built Q-Former must already fit."""
+    from blipctl.errors import ConfigError
+
+    vision = vision if isinstance(vision, Frozen) else Frozen(vision)
+    width = vision.module.cfg.width
+    if isinstance(qformer, QFormerConfig):
+        return vision, QFormer(replace(qformer, vision_width=width, text_ffn=text))
+    if qformer.cfg.vision_width != width or qformer.cfg.text_ffn != text:
+        raise ConfigError(f"recipe key `model.qformer`: a Q-Former for {qformer.cfg.vision_width}-wide "
+                          f"images{' with' if qformer.cfg.text_ffn else ' without'} a text side does not "
+                          f"fit this model ({width}-wide tower, text side {text})")
+    return vision, qformer
+
+
+def blip2_stage1(vision: nn.Module, qformer: QFormer | QFormerConfig, embed_dim: int = 256) -> Blip2Retrieval:
+    """BLIP-2 stage 1 (LAVIS `blip2`): a frozen tower (`checkpoints.parts.frozen_tower`), a new
+    ln_vision, the Q-Former with its text side, ITC projections to `embed_dim`, the ITM head,
+    ITG's LM head (tied to the Q-Former's word embeddings) and the temperature 0.07."""
+    from blipctl.text.codecs import BlipText
+
+    vision, q = _bridge(vision, qformer, text=True)
+    d = q.cfg.width
+    model = Blip2Retrieval(vision, nn.LayerNorm(vision.module.cfg.width, eps=LN_VISION_EPS), q,
+                           nn.Linear(d, embed_dim), nn.Linear(d, embed_dim), nn.Linear(d, 2),
+                           LMHead(d, q.cfg.vocab_size, q.cfg.eps))
+    model.codec = BlipText(grounded_start="[CLS]")  # BLIP-2 reads [CLS] text for ITC and ITM
+    return model
+
+
+def blip2_stage2(vision: nn.Module, qformer: QFormer | QFormerConfig, llm: FrozenLM,
+                 prompt: str = "") -> Blip2Generator:
+    """BLIP-2 stage 2 (LAVIS `blip2_opt` / `blip2_t5`): the frozen tower, ln_vision, a query-only
+    Q-Former, the projection into the frozen LM (`checkpoints.parts.frozen_llm`) and its
+    tokenizer. `prompt`: the text a caption follows ("a photo of" for COCO fine-tuning)."""
+    from blipctl.text.codecs import LMText
+
+    vision, q = _bridge(vision, qformer, text=False)
+    model = Blip2Generator(vision, nn.LayerNorm(vision.module.cfg.width, eps=LN_VISION_EPS), q,
+                           nn.Linear(q.cfg.width, llm.width), llm)
+    if llm.source is not None:
+        model.codec = LMText(llm.source)
+        if not llm.encoder_decoder:  # LAVIS trains OPT to end a text with "\n" (T5 ends with </s>)
+            model.end_token = model.codec.token("\n")
+    model.prompt = prompt
+    return model

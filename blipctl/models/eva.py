@@ -69,11 +69,14 @@ class EvaViT(nn.Module):
 
 class Frozen(nn.Module):
     """Wraps a module that never trains: no gradients, and eval mode whatever `.train()` is
-    called on its parent (dropout and drop-path stay off). `module` keeps its own dtype."""
+    called on its parent (dropout and drop-path stay off). `module` keeps its own dtype.
+    source: the checkpoint it was read from, when a recipe built it (`checkpoints.parts`), so
+    a training checkpoint may reference its weights instead of storing them."""
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, source: str | None = None):
         super().__init__()
         self.module = module
+        self.source = source
         module.requires_grad_(False)
         module.eval()
 

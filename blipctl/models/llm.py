@@ -39,11 +39,13 @@ class LMCache:
 
 
 class FrozenLM(nn.Module):
-    """Wraps a transformers `*ForCausalLM` or `*ForConditionalGeneration` (T5)."""
+    """Wraps a transformers `*ForCausalLM` or `*ForConditionalGeneration` (T5). source: the
+    directory or Hub id it was read from, when a recipe built it (see `eva.Frozen`)."""
 
-    def __init__(self, lm: nn.Module):
+    def __init__(self, lm: nn.Module, source: str | None = None):
         super().__init__()
         self.lm = lm
+        self.source = source
         self._cache_name: str | None = None
         lm.requires_grad_(False)
         lm.eval()

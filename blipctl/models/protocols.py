@@ -137,6 +137,39 @@ class MomentumContrastive(Protocol):
                           mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+@runtime_checkable
+class QueryLearner(Protocol):
+    """learn BLIP-2's stage-1 losses: ITC over query features, ITM, and ITG after the cached
+    queries (`stage1`, `itg_logits`)"""
+
+    codec: Any
+    temp: torch.Tensor
+
+    def stage1(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]: ...
+
+    def text_features(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def itm_logits(self, image: torch.Tensor, ids: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def itg_logits(self, kv: list, ids: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class PrefixLearner(Protocol):
+    """learn to prompt a frozen LM with image queries (BLIP-2's stage 2): `logits` over text
+    read after the projected queries, and the token a text ends with (`eos`)"""
+
+    codec: Any
+
+    @property
+    def eos(self) -> int: ...
+
+    def logits(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None,
+               decoder_ids: torch.Tensor | None = None,
+               decoder_mask: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
 def what(capability: type) -> str:
     """A capability's phrase for messages ("caption images")."""
     return " ".join((capability.__doc__ or capability.__name__).split())

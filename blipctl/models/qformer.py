@@ -40,6 +40,7 @@ class QFormerConfig:
     # (BLIP-2's generation models, as LAVIS and transformers keep them)
     eps: float = 1e-12
     dropout: float = 0.1
+    grad_ckpt: bool = False  # recompute each layer's activations in the backward pass (training)
 
 
 class QFormerLayer(nn.Module):
@@ -109,8 +110,16 @@ class QFormer(nn.Module):
         self_mask = attention_mask(n_query, ids.shape[1] if ids is not None else 0, mask, causal,
                                    x.dtype, x.device)
         for layer in self.layers:
-            x, _ = layer(x, n_query, self_mask, self._image_kv(layer, image, B))
+            x, _ = self._run(layer, x, n_query, self_mask, self._image_kv(layer, image, B))
         return x
+
+    def _run(self, layer: QFormerLayer, *args) -> tuple[torch.Tensor, KV]:
+        """One layer, its activations recomputed in the backward pass under `grad_ckpt`."""
+        if self.cfg.grad_ckpt and self.training and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(layer, *args, use_reentrant=False)
+        return layer(*args)
 
     @staticmethod
     def _image_kv(layer: QFormerLayer, image: torch.Tensor | None, B: int) -> KV | None:
@@ -125,7 +134,7 @@ class QFormer(nn.Module):
         x = self.embed(None, self.query_tokens.expand(B, -1, -1))
         kvs = []
         for layer in self.layers:
-            x, kv = layer(x, x.shape[1], None, self._image_kv(layer, image, B))
+            x, kv = self._run(layer, x, x.shape[1], None, self._image_kv(layer, image, B))
             kvs.append(kv)
         return x, kvs
 

@@ -51,3 +51,16 @@ def global_sum(x: torch.Tensor) -> torch.Tensor:
     x = x.detach().clone()
     dist.all_reduce(x)
     return x
+
+
+@torch.no_grad()
+def gather_text(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Texts padded to each rank's own longest: (B, T) ids and mask -> the local ones padded on
+    the right to the world's longest T' (pad id 0, mask 0), and the world's (world * B, T')."""
+    if rank_and_world()[1] == 1:
+        return ids, mask, ids, mask
+    longest = torch.tensor(ids.shape[1], device=ids.device)
+    dist.all_reduce(longest, op=dist.ReduceOp.MAX)
+    extra = int(longest) - ids.shape[1]
+    ids, mask = (torch.nn.functional.pad(t, (0, extra)) for t in (ids, mask))
+    return ids, mask, gather(ids), gather(mask)

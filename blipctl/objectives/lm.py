@@ -30,12 +30,16 @@ class LMLoss(nn.Module):
         self.smoothing = smoothing
 
     def forward(self, logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
-                prompt_len: int = 1, reduction: str = "mean",
+                prompt_len: int | torch.Tensor = 1, reduction: str = "mean",
                 head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         # logits: (B, T, V) (or hidden states (B, T, D) with `head`) for inputs ids: (B, T);
-        # mask: (B, T) 1 for real tokens
+        # mask: (B, T) 1 for real tokens; prompt_len: one for all rows, or (B,) one per row
         targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-        targets[:, : max(prompt_len - 1, 0)] = -100
+        if isinstance(prompt_len, torch.Tensor):
+            cols = torch.arange(targets.shape[1], device=targets.device)
+            targets = targets.masked_fill(cols[None] < prompt_len.to(targets.device)[:, None] - 1, -100)
+        else:
+            targets[:, : max(prompt_len - 1, 0)] = -100
         if head is None:
             nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
                                   ignore_index=-100, label_smoothing=self.smoothing,

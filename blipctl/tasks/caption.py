@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import caption_records, clean_pair
-from blipctl.data.loader import image_sample
 from blipctl.models.protocols import LanguageModel
 from blipctl.objectives.lm import LMLoss
 from blipctl.tasks.context import Context
+from blipctl.tasks.pairs import ImageTextPairs
 
 
-class Caption:
+class Caption(ImageTextPairs):
     """prompt: prepended to every caption and masked out of the loss (BLIP: "a picture of ")."""
 
     needs = LanguageModel
@@ -19,17 +18,8 @@ class Caption:
     def __init__(self, prompt: str = "a picture of ", max_length: int = 40, max_words: int = 30,
                  label_smoothing: float = 0.1):
         self.prompt, self.max_length, self.max_words = prompt, max_length, max_words
+        self.record_prompt = prompt  # the caption records are prompt + caption
         self.lm = LMLoss(label_smoothing)
-
-    def stream_record(self, rec: dict) -> dict:
-        """A streamed (webdataset) image-text sample, cleaned as `records` cleans the JSON's."""
-        return clean_pair(rec, self.max_words, self.prompt)
-
-    def records(self, files: list[str], root: str) -> list[dict]:
-        return [r for f in files for r in caption_records(f, root, self.max_words, self.prompt)]
-
-    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
-        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model: LanguageModel, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         codec = model.codec

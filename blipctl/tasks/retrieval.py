@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import caption_records, clean_pair
-from blipctl.data.loader import image_sample
 from blipctl.models.protocols import Embedder, Matcher, MomentumContrastive
 from blipctl.objectives.itc import ITCLoss, alpha_at
 from blipctl.objectives.itm import ITMLoss
 from blipctl.tasks.context import Context
 from blipctl.tasks.contrastive import momentum_itc
+from blipctl.tasks.pairs import ImageTextPairs
 
 
-class Retrieval:
+class Retrieval(ImageTextPairs):
     """Captions of the same image are all positives (BLIP's `idx`); alpha is ramped over the
     first `ramp_epochs` epoch(s). The model needs a `queue_size` (momentum encoders)."""
 
@@ -24,16 +23,6 @@ class Retrieval:
         self.alpha, self.ramp_epochs = alpha, ramp_epochs
         self.max_length, self.max_words = max_length, max_words
         self.itc, self.itm = ITCLoss(), ITMLoss()
-
-    def stream_record(self, rec: dict) -> dict:
-        """A streamed (webdataset) image-text sample, cleaned as `records` cleans the JSON's."""
-        return clean_pair(rec, self.max_words)
-
-    def records(self, files: list[str], root: str) -> list[dict]:
-        return [r for f in files for r in caption_records(f, root, self.max_words)]
-
-    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
-        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         images = batch["image"].to(ctx.device)

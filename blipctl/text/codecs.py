@@ -149,6 +149,24 @@ class LMText:
                              return_tensors="pt")
         return enc.input_ids.to(device), enc.attention_mask.to(device)
 
+    def encode(self, texts: list[str], max_length: int | None = None, device=None):
+        """(B, T) ids and mask of `texts` for training, right-padded, with the tokenizer's own
+        special tokens (OPT's BOS first, T5's EOS last), truncated to `max_length` tokens."""
+        enc = self.tokenizer(texts, padding=True, padding_side="right", truncation=max_length is not None,
+                             max_length=max_length, return_tensors="pt")
+        return enc.input_ids.to(device), enc.attention_mask.to(device)
+
+    def lengths(self, texts: list[str], device=None):
+        """(B,) tokens of each text as `encode` writes it alone (a prompt's length, BOS included)."""
+        import torch
+
+        return torch.tensor([len(ids) for ids in self.tokenizer(texts).input_ids], device=device)
+
+    def token(self, text: str) -> int | None:
+        """The id of `text` if the tokenizer writes it as one token (OPT's "\n"), else None."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        return ids[0] if len(ids) == 1 else None
+
     def decode(self, ids) -> list[str]:
         """(B, L) ids -> texts, special tokens dropped, whitespace stripped."""
         rows = ids.tolist() if hasattr(ids, "tolist") else ids
@@ -156,3 +174,8 @@ class LMText:
 
     def metadata(self) -> dict:
         return {"_component_": "blipctl.text.codecs.LMText", "tokenizer_dir": self.tokenizer_dir}
+
+    def saved_in(self, directory) -> dict:
+        """What a checkpoint records: the tokenizer's directory, the LM's own, which the recipe
+        reads the LM from too (nothing is copied)."""
+        return self.metadata()

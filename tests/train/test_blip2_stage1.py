@@ -1,6 +1,6 @@
-"""BLIP-2's stage-1 losses (ITC, ITM, ITG) on a tiny Q-Former, against a by-hand computation
-with explicit loops over queries, pairs and tokens (full forward passes, no cache): the three
-losses and the gradients of every trainable tensor agree."""
+"""BLIP-2's stage-1 losses (ITC, ITM, ITG) of the training task on a tiny Q-Former, against a
+by-hand computation with explicit loops over queries, pairs and tokens (full forward passes,
+no cache): the three losses and the gradients of every trainable tensor agree."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from blip2_fixtures import tiny_q_former_model
 
-from blipctl.objectives.itc import QueryITCLoss
-from blipctl.objectives.itm import ITMLoss
-from blipctl.objectives.lm import LMLoss
+from blipctl.tasks.blip2_stage1 import Stage1
+from blipctl.tasks.context import Context
 
 Q = 4
 TEXTS = ["a red circle on a gray background", "two blue stars"]
@@ -31,12 +30,10 @@ def _inputs(model):
 
 
 def ours(model, pixels, ids, mask, dec):
-    image, img_feat, kv = model.stage1(pixels)
-    txt_feat = model.text_features(ids, mask)
-    itc, s_i2t, s_t2i = QueryITCLoss(0.1)(img_feat, txt_feat, model.temp)
-    itm = ITMLoss()(model.itm_logits, image, ids, mask, s_i2t, s_t2i)
-    itg = LMLoss(0.1)(model.itg_logits(kv, dec), dec, mask)
-    return itc, itm, itg
+    """blipctl's stage-1 training task on the batch."""
+    out = Stage1().losses(model, {"image": pixels, "caption": TEXTS}, Context(torch.device("cpu")))
+    assert out["loss"] is not None and torch.equal(out["loss"], out["itc"] + out["itm"] + out["itg"])
+    return out["itc"], out["itm"], out["itg"]
 
 
 def by_hand(model, pixels, ids, mask, dec, reduce=max):

@@ -160,3 +160,19 @@ def test_lm_loss_on_hidden_states_projects_only_targets_and_matches_full_logits(
         g_fast, = torch.autograd.grad(fast.sum(), hidden)
         torch.testing.assert_close(g_fast, g_full)
     assert rows == [4 + 2 + 1] * 2  # targets after the 2-token prompt, padding skipped
+
+
+def test_hard_negatives_from_uniforms_follow_the_softmax_and_skip_positives():
+    sim = torch.tensor([[0.0, 2.0, 0.0, -30.0]]).expand(4000, 4)
+    pos = torch.tensor([[True, False, False, False]]).expand(4000, 4)
+    u = torch.rand(4000, generator=torch.Generator().manual_seed(0))
+    draws = hard_negatives(sim, pos, u=u)
+    counts = torch.bincount(draws, minlength=4).float() / 4000
+    p = torch.tensor([0.0, math.exp(2), 1.0, math.exp(-30)])
+    assert counts[0] == 0 and counts[1].item() == pytest.approx((p / p.sum())[1].item(), abs=0.03)
+    # the inverse CDF by hand: u below the first negative's share picks it, and u -> 1 the last nonzero
+    w = torch.softmax(torch.tensor([2.0, 0.0]), 0)  # the two negatives' shares
+    row_sim, row_pos = torch.tensor([[0.0, 2.0, 0.0]]), torch.tensor([[True, False, False]])
+    assert hard_negatives(row_sim, row_pos, u=torch.tensor([w[0].item() * 0.99])).item() == 1
+    assert hard_negatives(row_sim, row_pos, u=torch.tensor([w[0].item() * 1.01])).item() == 2
+    assert hard_negatives(row_sim, row_pos, u=torch.tensor([0.0])).item() == 1

@@ -23,3 +23,17 @@ def test_step_decay_with_warmup_as_blip_pretrains():
     assert lr_at(cfg, 0, 5000) == pytest.approx(3e-4)
     assert lr_at(cfg, 3, 0) == pytest.approx(3e-4 * 0.9 ** 3)
     assert lr_at(cfg, 200, 0) == pytest.approx(1e-6)  # floored at min_lr
+
+
+def test_warmup_cosine_as_lavis_trains_blip2():
+    # LAVIS pretrain_stage1.yaml: init_lr 1e-4, min_lr 1e-5, warmup_lr 1e-6, 5000 warmup steps, 10 epochs
+    cfg = OptimConfig(lr=1e-4, min_lr=1e-5, warmup_lr=1e-6, warmup_steps=5000, schedule="warmup_cosine",
+                      epochs=10)
+    assert lr_at(cfg, 0, 0) == pytest.approx(1e-6)
+    assert lr_at(cfg, 0, 2500) == pytest.approx(1e-6 + (1e-4 - 1e-6) / 2)
+    assert lr_at(cfg, 0, 9000) == pytest.approx(1e-4)  # capped after the warmup, within epoch 0
+    # from epoch 1 the cosine, constant within the epoch, whatever the step
+    want = (1e-4 - 1e-5) * 0.5 * (1 + math.cos(math.pi * 3 / 10)) + 1e-5
+    assert lr_at(cfg, 3, 0) == lr_at(cfg, 3, 777) == pytest.approx(want)
+    # an epoch shorter than the warmup: epoch 1 starts on the cosine, as in LAVIS
+    assert lr_at(cfg, 1, 0) == pytest.approx((1e-4 - 1e-5) * 0.5 * (1 + math.cos(math.pi / 10)) + 1e-5)

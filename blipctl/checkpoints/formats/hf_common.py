@@ -35,3 +35,12 @@ def read_state(directory: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+
+
+def from_pretrained(auto, directory: Path, **kwargs):
+    """`auto.from_pretrained(directory)` without transformers' progress bars: blipctl's stderr
+    carries its own one-line messages."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    return auto.from_pretrained(directory, **kwargs)

@@ -19,7 +19,7 @@ from blipctl.checkpoints.keymap import KeyMap, Tied
 from blipctl.checkpoints.names import CLIP_LAVIS, EVA_LAVIS, LM_HEAD, QFORMER_LAVIS
 from blipctl.errors import BlipctlError
 from blipctl.files import write_bytes
-from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval
+from blipctl.models.blip2 import LN_VISION_EPS, Blip2Generator, Blip2Retrieval
 from blipctl.models.clip_vit import ClipViT
 from blipctl.models.eva import EvaConfig, EvaViT
 from blipctl.models.layers import LMHead
@@ -29,7 +29,6 @@ from blipctl.models.vit import ViTConfig
 from blipctl.text.codecs import BlipText, LMText
 
 EVA_HEAD_DIM, BERT_HEAD_DIM = 88, 64
-LN_VISION_EPS = 1e-5  # LAVIS's ln_vision is a default nn.LayerNorm (transformers' says 1e-6)
 PROJ = ("opt_proj", "t5_proj")  # the projection into the LM, named by its family
 _HEADS = [("lm_head.", "Qformer.cls.", LM_HEAD),
           ("", "", [Tied("qformer.tok.weight", "Qformer.cls.predictions.decoder.weight"),
@@ -167,9 +166,11 @@ def _lm_dir(llm: str) -> Path:
 def _frozen_lm(lm_dir: Path, llm: str, proj: str, dtype: torch.dtype) -> FrozenLM:
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
+    from blipctl.checkpoints.formats.hf_common import from_pretrained
+
     auto = AutoModelForSeq2SeqLM if proj == "t5_proj" else AutoModelForCausalLM
     try:
-        return FrozenLM(auto.from_pretrained(lm_dir, dtype=dtype))
+        return FrozenLM(from_pretrained(auto, lm_dir, dtype=dtype))
     except (OSError, ValueError) as e:
         kind = "encoder-decoder" if proj == "t5_proj" else "causal"
         raise BlipctlError(f"--llm {llm}: not a transformers {kind} LM ({str(e).splitlines()[0]})") from None

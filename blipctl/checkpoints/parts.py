@@ -1,0 +1,114 @@
+"""The pretrained parts a BLIP-2 recipe trains around, each read from a checkpoint:
+
+    frozen_tower(source)   the vision tower of any checkpoint `load_model` reads (a BLIP run or
+                           .pth, a transformers BLIP/BLIP-2 directory, a LAVIS .pth), frozen
+    frozen_llm(source)     a transformers causal or encoder-decoder LM (directory or Hub id), frozen
+    qformer(cfg, init)     a Q-Former, its text side and query FFN started from BERT or from a
+                           BLIP run's text encoder (LAVIS's `init_Qformer`)
+
+A frozen part remembers its `source`: a training checkpoint then stores a reference to it
+(`checkpoints.frozen`, "built") instead of its tensors, and the recipe, which builds the model
+again from the same sources, restores it. Recipes name these as components, e.g.
+`vision: {_component_: blipctl.checkpoints.parts.frozen_tower, source: runs/mini/pretrain}`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from blipctl.errors import BlipctlError
+from blipctl.models.eva import Frozen
+from blipctl.models.llm import FrozenLM
+from blipctl.models.qformer import QFormer, QFormerConfig
+
+Dtype = Literal["fp32", "bf16"]
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def _dtype(dtype: str, key: str) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise BlipctlError(f"recipe key `{key}`: {dtype!r} is not one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def _where(source: str) -> str:
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else source
+
+
+def frozen_tower(source: str, dtype: Dtype = "bf16") -> Frozen:
+    """The vision tower (`visual`) of the model `source` holds, frozen in eval mode, held in
+    `dtype` (BLIP-2 trains with its tower in half precision)."""
+    from blipctl.checkpoints.load import load_model
+
+    try:
+        model = load_model(source, frozen_dtype=torch.float32)
+    except BlipctlError as e:
+        raise BlipctlError(f"recipe key `model.vision.source`: {str(e).removeprefix('--model ')}") from None
+    tower = getattr(model, "visual", None)
+    if tower is None:
+        raise BlipctlError(f"recipe key `model.vision.source`: {source} holds a {type(model).__name__}, "
+                           "which has no vision tower")
+    tower = tower.module if isinstance(tower, Frozen) else tower
+    return Frozen(tower.to(_dtype(dtype, "model.vision.dtype")), source=_where(source))
+
+
+def frozen_llm(source: str, dtype: Dtype = "bf16") -> FrozenLM:
+    """A transformers LM from a save_pretrained directory or Hub id, frozen in eval mode in
+    `dtype`: `*ForConditionalGeneration` for an encoder-decoder (Flan-T5), else `*ForCausalLM`."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    from blipctl.checkpoints.formats.hf_blip import hub_or_dir
+    from blipctl.checkpoints.formats.hf_common import from_pretrained
+
+    try:
+        directory = hub_or_dir(source)
+        cfg = json.loads((directory / "config.json").read_text())
+        auto = AutoModelForSeq2SeqLM if cfg.get("is_encoder_decoder") else AutoModelForCausalLM
+        lm = from_pretrained(auto, directory, dtype=_dtype(dtype, "model.llm.dtype"))
+    except BlipctlError as e:
+        raise BlipctlError(f"recipe key `model.llm.source`: {str(e).removeprefix('--model ')}") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise BlipctlError(f"recipe key `model.llm.source`: {source} is not a transformers LM "
+                           f"({str(e).splitlines()[0]})") from None
+    return FrozenLM(lm, source=_where(str(directory)))
+
+
+def qformer(cfg: QFormerConfig, init: str | None = None) -> QFormer:
+    """A Q-Former shaped by `cfg`. init: a transformers BERT (directory or Hub id such as
+    google-bert/bert-base-uncased), or a BLIP checkpoint whose text encoder starts it the same way (the
+    mini recipes use the mini BLIP pretraining's); None: random (N(0, 0.02))."""
+    from blipctl.checkpoints.qformer_init import from_bert, from_med
+
+    model = QFormer(cfg)
+    if init is None:
+        return model
+    where = "recipe key `model.qformer.init`"
+    path = Path(init)
+    config = path / "config.json"
+    if not path.exists() or config.is_file() and json.loads(config.read_text()).get("model_type") == "bert":
+        # a Hub id, or a transformers BERT directory
+        from blipctl.checkpoints.formats.hf_blip import hub_or_dir
+        from blipctl.checkpoints.formats.hf_common import read_state
+
+        try:
+            from_bert(model, read_state(hub_or_dir(init)), f"{where} ({init})")
+        except BlipctlError as e:
+            raise BlipctlError(f"{where}: {str(e).removeprefix('--model ')}") from None
+        return model
+    from blipctl.checkpoints.warm_start import source_state
+
+    try:
+        state = source_state(init)
+    except BlipctlError as e:
+        raise BlipctlError(f"{where}: {str(e).removeprefix('--model ')}") from None
+    for prefix in ("encoder.", "text."):  # the image-grounded text encoder, whatever the task model
+        text = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if text:
+            from_med(model, text, f"{where} ({init})")
+            return model
+    raise BlipctlError(f"{where}: {init} holds no BERT-style text encoder (encoder.* or text.*)")
