@@ -107,7 +107,7 @@ _blipctl_argument_kind() {
     esac
 }
 
-_blipctl_recipes="blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/blip2_opt mini/blip2_stage1 mini/blip2_t5 mini/bootstrap mini/caption mini/corpus mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/nlvr mini/pretrain mini/retrieval mini/vqa"
+_blipctl_recipes="blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa mini/blip2_opt mini/blip2_stage1 mini/blip2_t5 mini/bootstrap mini/caption mini/corpus mini/eval_blip2_caption mini/eval_blip2_vqa mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/lm_opt mini/lm_t5 mini/nlvr mini/pretrain mini/retrieval mini/vqa"
 
 _blipctl_complete_kind() {
     local kind="$1" cur="$2"

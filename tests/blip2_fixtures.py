@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-TEXT_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # OPT's ids 0-3: bos 0 unused, pad 1, eos 2
 IMAGE_TOKEN = "<image>"
 N_QUERY = 10
 
@@ -37,42 +36,18 @@ def corpus_texts(n: int = 400) -> list[str]:
 
 
 def opt_tokenizer(out: Path):
-    """A byte-level BPE tokenizer shaped like OPT's (</s> starts every text), saved in the
-    transformers format; returns it."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    """An OPT-shaped byte-level BPE tokenizer (blipctl's own trainer) with BLIP-2's image token,
+    saved to `out`; returns it."""
+    from blipctl.text.lm_tokenizers import opt_like
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus_texts(), trainers.BpeTrainer(
-        vocab_size=300, special_tokens=TEXT_SPECIALS + [IMAGE_TOKEN],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok.post_processor = processors.TemplateProcessing(single="</s> $A", special_tokens=[("</s>", 2)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="</s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>",
-                                   extra_special_tokens={"image_token": IMAGE_TOKEN})
-    fast.save_pretrained(out)
-    return fast
+    return opt_like(corpus_texts(), out, 300, {"image_token": IMAGE_TOKEN})
 
 
 def t5_tokenizer(out: Path):
-    """A unigram tokenizer shaped like T5's (</s> ends every text; pad 0, eos 1, unk 2), saved in
-    the transformers format; returns it."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    """A T5-shaped unigram tokenizer (pad 0, eos 1, unk 2) with the image token, saved to `out`."""
+    from blipctl.text.lm_tokenizers import t5_like
 
-    tok = Tokenizer(models.Unigram())
-    tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    tok.train_from_iterator(corpus_texts(), trainers.UnigramTrainer(
-        vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>", IMAGE_TOKEN], unk_token="<unk>"))
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>",
-                                   unk_token="<unk>", extra_special_tokens={"image_token": IMAGE_TOKEN})
-    fast.save_pretrained(out)
-    return fast
+    return t5_like(corpus_texts(), out, 300, {"image_token": IMAGE_TOKEN})
 
 
 def reinit(model: torch.nn.Module, seed: int, std: float) -> None:

@@ -58,13 +58,28 @@ def frozen_tower(source: str, dtype: Dtype = "bf16") -> Frozen:
 
 
 def frozen_llm(source: str, dtype: Dtype = "bf16") -> FrozenLM:
-    """A transformers LM from a save_pretrained directory or Hub id, frozen in eval mode in
-    `dtype`: `*ForConditionalGeneration` for an encoder-decoder (Flan-T5), else `*ForCausalLM`."""
+    """A transformers LM from a save_pretrained directory or Hub id (`*ForConditionalGeneration`
+    for an encoder-decoder such as Flan-T5, else `*ForCausalLM`), or the LM of a blipctl run that
+    trained one (the mini recipes' `text_lm`), frozen in eval mode in `dtype`."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
+    from blipctl.checkpoints.formats import blipctl_run
     from blipctl.checkpoints.formats.hf_blip import hub_or_dir
     from blipctl.checkpoints.formats.hf_common import from_pretrained
+    from blipctl.models.text_lm import TextLM
 
+    if blipctl_run.detect(source):
+        from blipctl.checkpoints.load import load_model
+
+        try:
+            model = load_model(source)
+        except BlipctlError as e:
+            raise BlipctlError(f"recipe key `model.llm.source`: {str(e).removeprefix('--model ')}") from None
+        if not isinstance(model, TextLM):
+            raise BlipctlError(f"recipe key `model.llm.source`: {source} holds a {type(model).__name__}, "
+                               "not a language model")
+        return FrozenLM(model.lm.to(_dtype(dtype, "model.llm.dtype")), source=_where(source),
+                        tokenizer_dir=model.codec.tokenizer_dir)
     try:
         directory = hub_or_dir(source)
         cfg = json.loads((directory / "config.json").read_text())

@@ -103,3 +103,11 @@ def vqa_accuracy(predictions: dict, questions: Iterable[dict]) -> dict:
     return {"overall": pct(overall), "n": len(overall),
             "per_answer_type": {k: pct(v) for k, v in sorted(by_answer.items())},
             "per_question_type": {k: pct(v) for k, v in sorted(by_question.items())}}
+
+
+def gqa_accuracy(predictions: dict, questions: Iterable[dict]) -> dict:
+    """GQA's exact-match accuracy as LAVIS scores it: the prediction normalised as VQAv2 does
+    (punctuation, digits, articles), the single ground-truth `answer` as given. Percent:
+    {"overall", "n"}."""
+    hits = [normalise(_clean(predictions[q["question_id"]])) == q["answer"] for q in questions]
+    return {"overall": round(100 * sum(hits) / max(len(hits), 1), 2), "n": len(hits)}

@@ -57,6 +57,7 @@ class Blip2Generator(FrozenVision):
         self.llm = llm
         self.codec = None  # an LMText, attached by the loader
         self.prompt = ""  # BLIP-2 captions with no prompt
+        self.vqa_prompt = self.VQA_PROMPT  # the paper writes "Question: {} Answer:" for OPT
         # the token a text ends with, as this model was trained (LAVIS trains OPT to end with
         # "\n"); None: the LM's own EOS
         self.end_token: int | None = None
@@ -131,13 +132,13 @@ class Blip2Generator(FrozenVision):
                             length_penalty=-1.0 if self.llm.encoder_decoder else 0.0)
 
     def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]:
-        """Zero-shot VQA as BLIP-2 does it: "Question: {q} Short answer:" and the tokens the LM
-        writes after it. An answer's `max_length`/`min_length` count its own tokens (BLIP-2's
+        """Zero-shot VQA as BLIP-2 does it: `vqa_prompt` ("Question: {q} Short answer:") and the
+        tokens the LM writes after it. An answer's `max_length`/`min_length` count its own tokens (BLIP-2's
         max_len 10, min_len 1), unless `max_new_tokens`/`min_new_tokens` are set."""
         most, fewest = cfg.max_new_tokens, cfg.min_new_tokens
         cfg = replace(cfg, max_new_tokens=cfg.max_length if most is None else most,
                       min_new_tokens=cfg.min_length if fewest is None else fewest)
-        return self.generate(images, [self.VQA_PROMPT.format(q) for q in questions], cfg)
+        return self.generate(images, [self.vqa_prompt.format(q) for q in questions], cfg)
 
 
 class Blip2Retrieval(FrozenVision):

@@ -19,6 +19,7 @@ from blipctl.models.llm import FrozenLM
 from blipctl.models.med import MEDConfig, TextTransformer
 from blipctl.models.nlvr import BlipNLVR
 from blipctl.models.qformer import QFormer, QFormerConfig
+from blipctl.models.text_lm import TextLM
 from blipctl.models.vit import ViT, ViTConfig
 
 
@@ -196,9 +197,40 @@ def blip2_stage2(vision: nn.Module, qformer: QFormer | QFormerConfig, llm: Froze
     vision, q = _bridge(vision, qformer, text=False)
     model = Blip2Generator(vision, nn.LayerNorm(vision.module.cfg.width, eps=LN_VISION_EPS), q,
                            nn.Linear(q.cfg.width, llm.width), llm)
-    if llm.source is not None:
-        model.codec = LMText(llm.source)
+    if llm.tokenizer_dir is not None:
+        model.codec = LMText(llm.tokenizer_dir)
         if not llm.encoder_decoder:  # LAVIS trains OPT to end a text with "\n" (T5 ends with </s>)
             model.end_token = model.codec.token("\n")
     model.prompt = prompt
+    return model
+
+
+def text_lm(kind: str, tokenizer: str, width: int = 128, depth: int = 2, heads: int = 2, ffn: int = 512,
+            max_positions: int = 128) -> TextLM:
+    """A small LM of transformers' OPT (`kind: opt`, decoder-only) or T5 (`t5`, Flan-T5's gated
+    GELU) architecture, sized for CPU, over `tokenizer` (a transformers tokenizer directory such
+    as the corpus's tokenizers/opt); transformers' own initialisation."""
+    from transformers import AutoTokenizer, OPTConfig, OPTForCausalLM, T5Config, T5ForConditionalGeneration
+
+    from blipctl.errors import ConfigError
+    from blipctl.text.codecs import LMText
+
+    tok = AutoTokenizer.from_pretrained(tokenizer)
+    if kind == "opt":
+        cfg = OPTConfig(vocab_size=len(tok), hidden_size=width, num_hidden_layers=depth,
+                        num_attention_heads=heads, ffn_dim=ffn, max_position_embeddings=max_positions,
+                        word_embed_proj_dim=width, pad_token_id=tok.pad_token_id,
+                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+        model = TextLM(OPTForCausalLM(cfg))
+    elif kind == "t5":
+        cfg = T5Config(vocab_size=len(tok), d_model=width, d_ff=ffn, d_kv=width // heads, num_layers=depth,
+                       num_heads=heads, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id)
+        model = TextLM(T5ForConditionalGeneration(cfg))
+    else:
+        raise ConfigError(f"recipe key `model.kind`: expected opt or t5, got {kind!r}")
+    model.codec = LMText(str(tokenizer))
+    if kind == "opt":
+        model.end_token = model.codec.token("\n")
     return model

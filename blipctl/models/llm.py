@@ -40,12 +40,14 @@ class LMCache:
 
 class FrozenLM(nn.Module):
     """Wraps a transformers `*ForCausalLM` or `*ForConditionalGeneration` (T5). source: the
-    directory or Hub id it was read from, when a recipe built it (see `eva.Frozen`)."""
+    directory or Hub id it was read from, when a recipe built it (see `eva.Frozen`), and
+    tokenizer_dir where its tokenizer is (the source itself, unless it is a blipctl run)."""
 
-    def __init__(self, lm: nn.Module, source: str | None = None):
+    def __init__(self, lm: nn.Module, source: str | None = None, tokenizer_dir: str | None = None):
         super().__init__()
         self.lm = lm
         self.source = source
+        self.tokenizer_dir = tokenizer_dir or source  # a transformers directory holds its tokenizer
         self._cache_name: str | None = None
         lm.requires_grad_(False)
         lm.eval()

@@ -49,17 +49,22 @@ class PrefixCaption(ImageTextPairs):
         return {"loss": lm, "lm": lm}
 
     def split(self, captions: list[str]) -> tuple[list[str], list[str]]:
-        """(encoder texts, targets): the prompt, and with `random` the words before a cut drawn
-        uniformly among the caption's word boundaries (the target keeps at least one word)."""
+        """(encoder texts, targets): the prompt, and with `random` the words before a random cut."""
         if self.prefix_split == "none":
             return [self.prompt] * len(captions), captions
-        inputs, targets = [], []
-        for cap in captions:
-            words = cap.split()
-            cut = int(torch.randint(0, max(len(words), 1), ()).item())
-            inputs.append((self.prompt + " ".join(words[:cut])).strip() if cut else self.prompt)
-            targets.append(" ".join(words[cut:]))
-        return inputs, targets
+        return split_at_random_word(captions, self.prompt)
+
+
+def split_at_random_word(texts: list[str], prompt: str = "") -> tuple[list[str], list[str]]:
+    """(prompt + the words before a cut, the rest) per text, the cut drawn uniformly (torch's
+    RNG) among the word boundaries that leave the target at least one word."""
+    inputs, targets = [], []
+    for text in texts:
+        words = text.split()
+        cut = int(torch.randint(0, max(len(words), 1), ()).item())
+        inputs.append((prompt + " ".join(words[:cut])).strip() if cut else prompt)
+        targets.append(" ".join(words[cut:]))
+    return inputs, targets
 
 
 def prefix_lm_loss(model: PrefixLearner, images: torch.Tensor, inputs: list[str], targets: list[str],

@@ -77,3 +77,14 @@ def test_vqa_score_file_matches_the_leave_one_out_closed_form_on_random_cases(se
     out = score_files("vqa", str(tmp_path / "p.json"), str(tmp_path / "q.json"))
     assert out["overall"] == pytest.approx(round(100 * sum(want) / len(want), 2))
     assert 0 < out["overall"] < 100
+
+
+def test_gqa_accuracy_is_exact_match_of_the_normalised_prediction():
+    from blipctl.eval.vqa_metric import gqa_accuracy
+
+    questions = [{"question_id": 1, "answer": "left"}, {"question_id": 2, "answer": "2"},
+                 {"question_id": 3, "answer": "red"}, {"question_id": 4, "answer": "the left"}]
+    # "Left." normalises to "left"; "two" to "2"; "blue" is wrong; the article goes from the
+    # prediction only, so "the left" is never matched (as in LAVIS's GQA task)
+    got = gqa_accuracy({1: "Left.", 2: "two", 3: "blue", 4: "the left"}, questions)
+    assert got == {"overall": 50.0, "n": 4}

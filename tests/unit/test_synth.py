@@ -217,3 +217,18 @@ def test_vocab_size_too_small_is_a_config_error():
     assert len(corpus_vocab(["a red circle"], 300)) == 298
     with pytest.raises(ConfigError, match=r"vocab_size: the texts need \d+ ids, got 100"):
         corpus_vocab(["a red circle"], 100)
+
+
+def test_the_lm_tokenizers_load_and_write_the_corpus_text(corpus):
+    from transformers import AutoTokenizer
+
+    root, m = corpus
+    cap = _load(root, "caption_train.json")[0]["caption"]
+    for name, first, last in (("opt", 2, None), ("t5", None, 1)):  # OPT: </s> starts; T5: </s> ends
+        tok = AutoTokenizer.from_pretrained(root / "tokenizers" / name)
+        assert len(tok) == m["tokenizers"][name] > 100
+        ids = tok(cap).input_ids
+        assert (first is None or ids[0] == first) and (last is None or ids[-1] == last)
+        assert tok.unk_token_id not in ids and tok.decode(ids, skip_special_tokens=True).strip() == cap
+    assert len(AutoTokenizer.from_pretrained(root / "tokenizers" / "opt")("\n", add_special_tokens=False)
+               .input_ids) == 1  # OPT's BLIP-2 end token is one token

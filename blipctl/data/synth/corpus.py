@@ -127,6 +127,12 @@ def generate(spec: SynthSpec, out: str | Path,
     vocab = corpus_vocab(train_texts + answers, spec.vocab_size)
     write_text(out / "vocab.txt", "".join(f"{t}\n" for t in vocab))
     files["vocab.txt"] = len(vocab)
+    # the mini BLIP-2's LMs' tokenizers (OPT- and Flan-T5-shaped), on the same text and BLIP-2's prompts
+    from blipctl.text.lm_tokenizers import opt_like, t5_like
+
+    lm_texts = train_texts + answers + ["Question: Short answer:"] * 100
+    tokenizers = {name: len(make(lm_texts, out / "tokenizers" / name, spec.vocab_size))
+                  for name, make in (("opt", opt_like), ("t5", t5_like))}
 
     shards = _write_shards(out, web, spec.shard_size)
     manifest = {
@@ -138,6 +144,7 @@ def generate(spec: SynthSpec, out: str | Path,
         "noise": {"fraction": sum(r["noisy"] for r in noise) / max(1, len(noise)),
                   **Counter(r["kind"] for r in noise)},
         "files": files,
+        "tokenizers": tokenizers,  # tokenizers/NAME: transformers tokenizers of the mini BLIP-2's LMs
         "shards": {"pattern": _shard_pattern(shards), "count": len(shards),
                    "samples": len(web)},
     }
