@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 MINI_TASKS := caption retrieval vqa nlvr
 
-.PHONY: setup demo demo-tasks test lint completions clean
+.PHONY: setup demo demo-tasks demo-blip2 test lint completions clean
 
 setup: $(VENV)/.deps-installed
 	@$(BIN)/python -c "import blipctl, sys; sys.exit(not blipctl.__file__.startswith('$(CURDIR)/'))" \
@@ -63,6 +63,37 @@ demo-tasks: setup
 	$(BIN)/blipctl pretrain mini/pretrain
 	set -e; for t in $(MINI_TASKS); do $(BIN)/blipctl finetune mini/$$t; $(BIN)/blipctl eval mini/eval_$$t; done
 	$(BIN)/python scripts/mini_summary.py runs/mini
+
+# The mini BLIP-2 (in runs/mini): two frozen unimodal models that already know something and a
+# small bridge. The mini BLIP pretraining gives the frozen vision tower; a tiny OPT and a tiny
+# Flan-T5-style LM learn the corpus's language from its text alone. Stage 1 trains a Q-Former
+# (ITC + ITM + ITG) on the clean captions; stage 2 trains it and a projection to prompt each
+# frozen LM (and the T5 once more with the paper's random prefix split); "untrained bridge" rows
+# stop stage 2 after one step at lr 0. Then zero-shot retrieval, captioning and zero-shot VQA on
+# the clean test split. Independent jobs run side by side, one thread each (logs in
+# runs/mini/logs/); same seed, same figures.
+B2 := OMP_NUM_THREADS=1 $(BIN)/blipctl
+BRIDGES := blip2_opt blip2_t5 blip2_t5_split blip2_opt_untrained blip2_t5_untrained
+demo-blip2: setup
+	rm -rf runs/mini && mkdir -p runs/mini/logs
+	$(BIN)/blipctl data synth mini/corpus
+	set -e; pids=; for r in pretrain lm_opt lm_t5; do $(B2) pretrain mini/$$r > runs/mini/logs/$$r.log 2>&1 & \
+		pids="$$pids $$!"; done; for p in $$pids; do wait $$p || { tail -5 runs/mini/logs/*.log; exit 1; }; done
+	$(BIN)/blipctl pretrain mini/blip2_stage1
+	set -e; L=runs/mini/logs; $(B2) pretrain mini/blip2_opt > $$L/blip2_opt.log 2>&1 & a=$$!; \
+		$(B2) pretrain mini/blip2_t5 > $$L/blip2_t5.log 2>&1 & b=$$!; \
+		$(B2) pretrain mini/blip2_t5 output_dir=runs/mini/blip2_t5_split task.prefix_split=random \
+			> $$L/blip2_t5_split.log 2>&1 & c=$$!; \
+		for k in opt t5; do $(B2) pretrain mini/blip2_$$k output_dir=runs/mini/blip2_$${k}_untrained max_steps=1 \
+			optim.lr=0 > $$L/blip2_$${k}_untrained.log 2>&1; done; \
+		for p in $$a $$b $$c; do wait $$p || { tail -5 $$L/blip2_*.log; exit 1; }; done
+	set -e; $(B2) eval mini/eval_retrieval --model runs/mini/blip2_stage1 \
+		output_dir=runs/mini/eval/blip2_stage1_retrieval > runs/mini/logs/eval_retrieval.log 2>&1 & ret=$$!; \
+		for m in $(BRIDGES); do pids=; for t in caption vqa; do $(B2) eval mini/eval_blip2_$$t --model runs/mini/$$m \
+		output_dir=runs/mini/eval/$${m}_$$t > runs/mini/logs/eval_$${m}_$$t.log 2>&1 & pids="$$pids $$!"; done; \
+		for p in $$pids; do wait $$p || { tail -5 runs/mini/logs/eval_$${m}_*.log; exit 1; }; done; \
+		echo "evaluated runs/mini/$$m"; done; wait $$ret
+	$(BIN)/python scripts/blip2_summary.py runs/mini | tee runs/mini/blip2_table.md
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

@@ -52,7 +52,8 @@ def built(model: torch.nn.Module) -> dict[str, Built]:
 
     out: dict[str, Built] = {}
     for prefix, module in model.named_modules():
-        if isinstance(module, (Frozen, FrozenLM)) and module.source is not None:
+        if isinstance(module, (Frozen, FrozenLM)) and module.source is not None \
+                and getattr(module, "frozen", True):
             for name in module.state_dict():
                 out.setdefault(f"{prefix}.{name}" if prefix else name, Built(module.source))
     return out

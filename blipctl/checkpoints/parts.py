@@ -57,6 +57,29 @@ def frozen_tower(source: str, dtype: Dtype = "bf16") -> Frozen:
     return Frozen(tower.to(_dtype(dtype, "model.vision.dtype")), source=_where(source))
 
 
+def trainable_tower(source: str, image_size: int | None = None, grad_ckpt: bool = True) -> Frozen:
+    """The vision tower of `source` in fp32 to fine-tune, as LAVIS's caption and retrieval
+    fine-tuning unfreeze it: at `image_size` (its position embedding resized bicubically, e.g.
+    BLIP-2's 224 -> 364 px), its blocks' activations recomputed in the backward pass under
+    `grad_ckpt`. Training checkpoints store it (it changes)."""
+    from dataclasses import replace
+
+    from blipctl.checkpoints.transforms import to_grid
+
+    tower = frozen_tower(source, "fp32").module
+    if image_size and image_size != tower.image_size:
+        resized = type(tower)(replace(tower.cfg, image_size=image_size))
+        like = resized.state_dict()
+        resized.load_state_dict({k: to_grid(v, like[k]) if k.endswith("pos_embed") else v
+                                 for k, v in tower.state_dict().items()})
+        tower = resized
+    tower.requires_grad_(True)
+    if grad_ckpt:
+        timm = next(m for m in tower.modules() if hasattr(m, "set_grad_checkpointing"))
+        timm.set_grad_checkpointing(True)
+    return Frozen(tower.train(), frozen=False)  # no source: training checkpoints store it
+
+
 def frozen_llm(source: str, dtype: Dtype = "bf16") -> FrozenLM:
     """A transformers LM from a save_pretrained directory or Hub id (`*ForConditionalGeneration`
     for an encoder-decoder such as Flan-T5, else `*ForCausalLM`), or the LM of a blipctl run that

@@ -26,7 +26,9 @@ LN_VISION_EPS = 1e-5  # LAVIS's ln_vision is a default nn.LayerNorm (transformer
 
 
 class FrozenVision(nn.Module):
-    """The image side every BLIP-2 model shares: a frozen tower, then the trainable ln_vision."""
+    """The image side every BLIP-2 model shares: a frozen tower, then the trainable ln_vision.
+    (LAVIS's caption and retrieval fine-tuning unfreeze the tower: `Frozen(..., frozen=False)`,
+    from `checkpoints.parts.trainable_tower`.)"""
 
     def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm):
         super().__init__()

@@ -157,8 +157,8 @@ def blip_nlvr_tiny(image_size: int = 64, vocab_size: int = 30524) -> BlipNLVR:
 
 
 def _bridge(vision: nn.Module, qformer: QFormer | QFormerConfig, text: bool) -> tuple[Frozen, QFormer]:
-    """The frozen tower and a Q-Former that reads it: a config gets the tower's width (and
-    the text side or not); a built Q-Former must already fit."""
+    """The tower and a Q-Former that reads it: a config gets the tower's width (and the text
+    side or not); a built Q-Former must already fit."""
     from blipctl.errors import ConfigError
 
     vision = vision if isinstance(vision, Frozen) else Frozen(vision)
@@ -173,14 +173,15 @@ def _bridge(vision: nn.Module, qformer: QFormer | QFormerConfig, text: bool) -> 
 
 
 def blip2_stage1(vision: nn.Module, qformer: QFormer | QFormerConfig, embed_dim: int = 256) -> Blip2Retrieval:
-    """BLIP-2 stage 1 (LAVIS `blip2`): a frozen tower (`checkpoints.parts.frozen_tower`), a new
+    """BLIP-2 stage 1 (LAVIS `blip2`): a frozen tower (`checkpoints.parts.frozen_tower`; or
+    `trainable_tower` for retrieval fine-tuning), a new
     ln_vision, the Q-Former with its text side, ITC projections to `embed_dim`, the ITM head,
     ITG's LM head (tied to the Q-Former's word embeddings) and the temperature 0.07."""
     from blipctl.text.codecs import BlipText
 
     vision, q = _bridge(vision, qformer, text=True)
     d = q.cfg.width
-    model = Blip2Retrieval(vision, nn.LayerNorm(vision.module.cfg.width, eps=LN_VISION_EPS), q,
+    model = Blip2Retrieval(vision, nn.LayerNorm(q.cfg.vision_width, eps=LN_VISION_EPS), q,
                            nn.Linear(d, embed_dim), nn.Linear(d, embed_dim), nn.Linear(d, 2),
                            LMHead(d, q.cfg.vocab_size, q.cfg.eps))
     model.codec = BlipText(grounded_start="[CLS]")  # BLIP-2 reads [CLS] text for ITC and ITM
@@ -195,7 +196,7 @@ def blip2_stage2(vision: nn.Module, qformer: QFormer | QFormerConfig, llm: Froze
     from blipctl.text.codecs import LMText
 
     vision, q = _bridge(vision, qformer, text=False)
-    model = Blip2Generator(vision, nn.LayerNorm(vision.module.cfg.width, eps=LN_VISION_EPS), q,
+    model = Blip2Generator(vision, nn.LayerNorm(q.cfg.vision_width, eps=LN_VISION_EPS), q,
                            nn.Linear(q.cfg.width, llm.width), llm)
     if llm.tokenizer_dir is not None:
         model.codec = LMText(llm.tokenizer_dir)

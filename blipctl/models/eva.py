@@ -71,17 +71,21 @@ class Frozen(nn.Module):
     """Wraps a module that never trains: no gradients, and eval mode whatever `.train()` is
     called on its parent (dropout and drop-path stay off). `module` keeps its own dtype.
     source: the checkpoint it was read from, when a recipe built it (`checkpoints.parts`), so
-    a training checkpoint may reference its weights instead of storing them."""
+    a training checkpoint may reference its weights instead of storing them. frozen=False
+    unfreezes it (BLIP-2's caption and retrieval fine-tuning train the tower) with the same
+    parameter names."""
 
-    def __init__(self, module: nn.Module, source: str | None = None):
+    def __init__(self, module: nn.Module, source: str | None = None, frozen: bool = True):
         super().__init__()
         self.module = module
         self.source = source
-        module.requires_grad_(False)
-        module.eval()
+        self.frozen = frozen
+        if frozen:
+            module.requires_grad_(False)
+            module.eval()
 
     def train(self, mode: bool = True) -> Frozen:
-        super().train(False)
+        super().train(mode and not self.frozen)
         return self
 
     def forward(self, *args, **kwargs):

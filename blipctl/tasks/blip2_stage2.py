@@ -68,10 +68,12 @@ def split_at_random_word(texts: list[str], prompt: str = "") -> tuple[list[str],
 
 
 def prefix_lm_loss(model: PrefixLearner, images: torch.Tensor, inputs: list[str], targets: list[str],
-                   max_length: int, loss: LMLoss, device: torch.device) -> torch.Tensor:
+                   max_length: int, loss: LMLoss, device: torch.device,
+                   reduction: str = "mean") -> torch.Tensor:
     """The LM loss of `targets` written after the image queries and `inputs` (per-row prompts).
     Decoder-only: one sequence, BOS input target END, the inputs masked. Encoder-decoder: the
-    inputs are encoded after the queries, the targets decoded from the start token."""
+    inputs are encoded after the queries, the targets decoded from the start token.
+    reduction: `mean` over the world's target tokens, or `sum`, one per row (B,)."""
     codec, lm = model.codec, model.llm
     if lm.encoder_decoder:
         in_ids, in_mask = codec.encode(inputs, max_length, device)
@@ -79,17 +81,21 @@ def prefix_lm_loss(model: PrefixLearner, images: torch.Tensor, inputs: list[str]
         start = torch.full_like(out_ids[:, :1], lm.decoder_start)
         dec, dec_mask = torch.cat([start, out_ids], 1), torch.cat([torch.ones_like(start), out_mask], 1)
         logits = model.logits(images, in_ids, in_mask, dec, dec_mask)  # (B, T + 1, V)
-        return loss(logits, dec, dec_mask)
+        return loss(logits, dec, dec_mask, reduction=reduction)
     texts = [f"{p}{t}" for p, t in zip(inputs, targets, strict=True)]
     ids, mask = codec.encode(texts, max_length - 1, device)
     ids, mask = ended(ids, mask, model.eos, codec.tokenizer.pad_token_id)
-    # each row's prompt tokens (BOS included; none without a prompt, where BOS is a target)
-    prompt = codec.lengths(inputs, device) * torch.tensor([bool(p) for p in inputs], device=device)
+    # each row's prompt tokens (BOS included; none without a prompt, where BOS is a target). A
+    # prompt's trailing space joins the next word's token ("a photo of " + "cat": ... "Ġof", "Ġcat"),
+    # so it is counted without it, as LAVIS counts "a photo of" for the text "a photo of cat"
+    prompt = codec.lengths([p.rstrip() for p in inputs], device) * torch.tensor([bool(p) for p in inputs],
+                                                                               device=device)
     Q = model.qformer.cfg.queries
     logits = model.logits(images, ids, mask)[:, Q - 1:]  # (B, 1 + T, V): the last query predicts BOS
     pad = torch.zeros_like(ids[:, :1])
     # LMLoss predicts ids[:, 1:] from logits[:, :-1]: a leading blank slot makes BOS the first target
-    return loss(logits, torch.cat([pad, ids], 1), torch.cat([pad, mask], 1), prompt_len=prompt + 1)
+    return loss(logits, torch.cat([pad, ids], 1), torch.cat([pad, mask], 1), prompt_len=prompt + 1,
+                reduction=reduction)
 
 
 def ended(ids: torch.Tensor, mask: torch.Tensor, end: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,12 +20,14 @@ def check_codec(model: Any, where: str = "recipe key `codec`") -> None:
     """Raises a one-line ConfigError when the model's tokenizer has ids that its token
     embeddings have no row for (a codec's vocab file and the model's `vocab_size` disagree)."""
     from blipctl.models.layers import Embeddings
+    from blipctl.models.qformer import QFormer
 
     codec = getattr(model, "codec", None)
-    rows = [m.tok.num_embeddings for m in model.modules() if isinstance(m, Embeddings)]
+    rows = [m.tok.num_embeddings for m in model.modules()
+            if isinstance(m, Embeddings) or isinstance(m, QFormer) and m.tok is not None]
     if codec is None or not rows or not hasattr(codec, "tokenizer"):
         return
-    ids = len(codec.tokenizer)
+    ids = getattr(codec, "id_count", None) or len(codec.tokenizer)
     if ids > min(rows):
         source = getattr(codec, "vocab_file", None) or "bert-base-uncased"
         raise ConfigError(f"{where}: the tokenizer ({source}) has {ids} ids but the model's "

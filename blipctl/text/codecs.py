@@ -52,6 +52,13 @@ class BlipText:
     def pad(self) -> int:
         return self.tokenizer.pad_token_id
 
+    @property
+    def id_count(self) -> int:
+        """How many ids this codec writes: the tokenizer's, less [ENC] (its last) when the
+        grounded encoder starts with [CLS], as BLIP-2's Q-Former (30523 rows: BERT's and [DEC])."""
+        n = len(self.tokenizer)
+        return n - 1 if self.grounded_start == "[CLS]" and self.tokenizer.enc_token_id == n - 1 else n
+
     def start_id(self, start: Start) -> int | None:
         """The id that replaces [CLS] for `start`; None keeps [CLS]."""
         tok = self.tokenizer

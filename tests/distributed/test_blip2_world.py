@@ -43,14 +43,20 @@ def test_stage1_ddp_equals_one_process(pretrained, corpus, tmp_path):
     _same(ref, _rows(tmp_path / "ddp"))
 
 
-@pytest.mark.integration
-def test_stage2_ddp_and_zero2_equal_one_process_with_a_frozen_lm(pretrained, corpus, tmp_path):
+def _stage2(pretrained, corpus, tmp_path) -> list[str]:
+    """The stage-2 arguments with a tiny frozen OPT, after the one-process reference run."""
     root, _ = corpus
     opt_lm(tmp_path / "opt")
     args = ["pretrain", "mini/blip2_opt", f"data.root={root}", *SMALL,
             f"model.vision.source={pretrained[0]}", f"model.llm.source={tmp_path / 'opt'}", "~init"]
     one = run_cli(*args, "data.batch_size=8", f"output_dir={tmp_path / 'one'}")
     assert one.returncode == 0, one.stderr
+    return args
+
+
+@pytest.mark.integration
+def test_stage2_ddp_and_zero2_equal_one_process_with_a_frozen_lm(pretrained, corpus, tmp_path):
+    args = _stage2(pretrained, corpus, tmp_path)
     ddp = _torchrun(*args, "data.batch_size=4", f"output_dir={tmp_path / 'ddp'}")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     zero = _torchrun(*args, "data.batch_size=4", f"output_dir={tmp_path / 'zero2'}",
@@ -63,3 +69,21 @@ def test_stage2_ddp_and_zero2_equal_one_process_with_a_frozen_lm(pretrained, cor
     ckpt = tmp_path / "zero2" / "checkpoints" / "step_000003"
     refs = json.loads((ckpt / "frozen.json").read_text())["tensors"]
     assert any(n.startswith("llm.") for n in refs)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_stage2_zero3_shards_the_frozen_lm_and_equals_one_process(pretrained, corpus, tmp_path):
+    """ZeRO-3 partitions every parameter, the frozen LM's too (how a 7B-13B LM fits); the loss is
+    one process's, and the checkpoint still references the LM instead of storing it."""
+    args = _stage2(pretrained, corpus, tmp_path)
+    zero = _torchrun(*args, "data.batch_size=4", f"output_dir={tmp_path / 'zero3'}",
+                     "+deepspeed={zero_optimization: {stage: 3}}")
+    assert zero.returncode == 0, zero.stderr[-3000:]
+    _same(_rows(tmp_path / "one"), _rows(tmp_path / "zero3"))
+    ckpt = tmp_path / "zero3" / "checkpoints" / "step_000003"
+    refs = json.loads((ckpt / "frozen.json").read_text())["tensors"]
+    assert any(n.startswith("llm.") for n in refs)
+    from safetensors.torch import load_file
+
+    assert not any(k.startswith("llm.") for k in load_file(ckpt / "model.safetensors"))

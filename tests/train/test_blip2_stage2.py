@@ -61,8 +61,8 @@ def test_opt_prefix_lm_equals_transformers_loss_with_lavis_labels(opt_dir, promp
     enc = tok([prompt + c + "\n" for c in batch["caption"]], padding=True, padding_side="right",
               return_tensors="pt")
     labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
-    if prompt:  # LAVIS: the prompt's tokens, BOS included, are not targets
-        labels[:, :len(tok(prompt).input_ids)] = -100
+    if prompt:  # LAVIS: the model prompt's tokens ("a photo of", BOS included) are not targets
+        labels[:, :len(tok(prompt.rstrip()).input_ids)] = -100
     prefix = model.prefix(batch["image"])
     embeds = torch.cat([prefix, lm.get_input_embeddings()(enc.input_ids)], 1)
     mask = torch.cat([torch.ones(2, Q, dtype=torch.long), enc.attention_mask], 1)
@@ -109,3 +109,25 @@ def test_random_prefix_split_keeps_every_word_once_and_a_target(t5_dir):
     torch.manual_seed(0)
     split = _ours(model, "", "random")["loss"]
     assert abs(split.item() - _ours(model, "")["loss"].item()) > 1e-4
+
+
+def test_vqa_fine_tuning_weights_each_answers_summed_loss(opt_dir):
+    from blipctl.tasks.blip2_vqa import PrefixVQA
+
+    model = _model(opt_dir)
+    tok, lm = model.codec.tokenizer, model.llm.lm
+    images = _batch()["image"]
+    batch = {"image": images, "question": ["what colour is the circle?", "how many stars?"],
+             "answers": [["red", "blue"], ["two"]], "weights": [[0.7, 0.3], [1.0]]}
+    ours = PrefixVQA().losses(model, batch, Context(torch.device("cpu")))["loss"]
+    want = 0.0
+    for i, (answers, weights) in enumerate(zip(batch["answers"], batch["weights"], strict=True)):
+        prompt = f"Question: {batch['question'][i]} Answer:"
+        for a, w in zip(answers, weights, strict=True):  # one sequence at a time, transformers' loss
+            enc = tok([f"{prompt} {a}\n"], return_tensors="pt")
+            labels = enc.input_ids.clone()
+            labels[:, :len(tok(prompt).input_ids)] = -100
+            embeds = torch.cat([model.prefix(images[i:i + 1]), lm.get_input_embeddings()(enc.input_ids)], 1)
+            out = lm(inputs_embeds=embeds, labels=torch.cat([torch.full((1, Q), -100), labels], 1)).loss
+            want += w * out.item() * (labels != -100).sum().item()  # the mean back to the sum
+    assert abs(ours.item() - want / 2) < 1e-4, (ours.item(), want / 2)

@@ -39,3 +39,21 @@ def test_prompts_continue_from_dec_and_are_stripped():
 def test_the_recorded_codec_builds_the_same_codec():
     c = BlipText(grounded_start="[CLS]")
     assert instantiate(c.metadata()) == c
+
+
+def test_a_qformer_codec_needs_rows_for_bert_and_dec_only():
+    """BLIP-2's Q-Former has 30523 token rows (BERT's and [DEC]): a [CLS]-grounded codec writes no
+    [ENC], so it fits; a smaller vocab is refused in one line."""
+    import pytest
+
+    from blipctl.errors import ConfigError
+    from blipctl.models.builders import blip2_stage1, qformer_tiny, vit_tiny
+    from blipctl.models.vit import ViT
+    from blipctl.tasks.check import check_codec
+
+    assert BlipText(grounded_start="[CLS]").id_count == 30523 and BlipText().id_count == 30524
+    model = blip2_stage1(ViT(vit_tiny(32)), qformer_tiny(vocab_size=30523), embed_dim=8)
+    check_codec(model)
+    small = blip2_stage1(ViT(vit_tiny(32)), qformer_tiny(vocab_size=512), embed_dim=8)
+    with pytest.raises(ConfigError, match="30523 ids but the model's vocab_size is 512"):
+        check_codec(small)
