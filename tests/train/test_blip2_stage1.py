@@ -96,3 +96,25 @@ def test_the_hand_computation_tells_max_from_mean_over_queries():
     assert abs(itc.item() - torch.log(torch.tensor(2.0)).item()) > 1e-2  # not at chance
     mean_q = by_hand(model, pixels, ids, mask, dec, reduce=lambda x: x.mean())[0]
     assert abs(itc.item() - mean_q.item()) > 1e-3
+
+
+def test_qformer_gradient_checkpointing_gives_the_same_losses_and_gradients():
+    model = _model()
+    pixels, ids, mask, dec = _inputs(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    plain = ours(model, pixels, ids, mask, dec)
+    g_plain = torch.autograd.grad(sum(plain), params, allow_unused=True)
+    model.qformer.cfg.grad_ckpt = True
+    saved = []
+    hook = torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t)
+    with hook:
+        again = ours(model, pixels, ids, mask, dec)
+    g_again = torch.autograd.grad(sum(again), params, allow_unused=True)
+    assert all(torch.equal(a, b) for a, b in zip(plain, again, strict=True))
+    for a, b in zip(g_plain, g_again, strict=True):
+        assert (a is None and b is None) or torch.allclose(a, b, atol=1e-12)
+    model.qformer.cfg.grad_ckpt = False
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        ours(model, pixels, ids, mask, dec)
+    assert len(saved) < len(kept)  # fewer activations held for the backward pass

@@ -176,3 +176,30 @@ def test_hard_negatives_from_uniforms_follow_the_softmax_and_skip_positives():
     assert hard_negatives(row_sim, row_pos, u=torch.tensor([w[0].item() * 0.99])).item() == 1
     assert hard_negatives(row_sim, row_pos, u=torch.tensor([w[0].item() * 1.01])).item() == 2
     assert hard_negatives(row_sim, row_pos, u=torch.tensor([0.0])).item() == 1
+
+
+def test_query_itc_with_image_ids_mixes_the_positives_0_9_0_1_by_hand():
+    """LAVIS's retrieval fine-tuning: every caption of the same image is a positive; targets are
+    0.9 * positives / their count + 0.1 / N, and each pair's similarity is its best query's."""
+    from blipctl.objectives.itc import QueryITCLoss
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(3, 4, 8, generator=g), dim=-1)  # (B, Q, E)
+    txt = torch.nn.functional.normalize(torch.randn(3, 8, generator=g), dim=-1)
+    ids = torch.tensor([7, 7, 9])  # items 0 and 1 show the same image
+    temp = torch.tensor(0.1)
+    loss, i2t, t2i = QueryITCLoss(0.1)(img, txt, temp, ids)
+    total = 0.0
+    def best(a, b):  # the best query's similarity over temp
+        return max(float(img[a, q] @ txt[b]) for q in range(4)) / 0.1
+
+    i2t_by_hand = [[best(b, n) for n in range(3)] for b in range(3)]
+    t2i_by_hand = [[best(m, t) for m in range(3)] for t in range(3)]
+    for sims in (i2t_by_hand, t2i_by_hand):
+        for row in range(3):
+            pos = [float(ids[row] == ids[c]) for c in range(3)]
+            target = [0.9 * p / sum(pos) + 0.1 / 3 for p in pos]
+            logz = math.log(sum(math.exp(s) for s in sims[row]))
+            total += -sum(t * (s - logz) for t, s in zip(target, sims[row], strict=True)) / 3
+    assert loss.item() == pytest.approx(total / 2, rel=1e-5)
+    assert i2t.shape == t2i.shape == (3, 3) and not i2t.requires_grad
