@@ -28,7 +28,7 @@ _blipctl_options() {
         "recipes list") echo "-h --help" ;;
         "recipes show") echo "-h --help" ;;
         "recipes validate") echo "--all -h --help" ;;
-        "vqa") echo "-h --help --questions -q --answers --k-test --model -m --llm --num-beams --max-length --min-length --length-penalty --batch-size -b --dtype --device --format" ;;
+        "vqa") echo "-h --help --questions -q --answers --k-test --model -m --llm --num-beams --max-length --min-length --length-penalty --instruction --batch-size -b --dtype --device --format" ;;
     esac
 }
 
@@ -84,6 +84,7 @@ _blipctl_value_kind() {
         "vqa|--max-length") echo "none" ;;
         "vqa|--min-length") echo "none" ;;
         "vqa|--length-penalty") echo "none" ;;
+        "vqa|--instruction") echo "none" ;;
         "vqa|--batch-size") echo "none" ;;
         "vqa|-b") echo "none" ;;
         "vqa|--dtype") echo "choice:auto fp32 bf16" ;;

@@ -234,3 +234,30 @@ def t5_lm(out: Path, std: float = 0.3):
                    relative_attention_num_buckets=8, dropout_rate=0.0, feed_forward_proj="gated-gelu",
                    decoder_start_token_id=0, eos_token_id=1, pad_token_id=0, tie_word_embeddings=False)
     return _reinit_and_save(T5ForConditionalGeneration, cfg, out, seed=4, std=std), tok
+
+
+INSTRUCT_QFORMER = {**QFORMER, "vocab_size": 30523}  # InstructBLIP's Q-Former reads bert-base-uncased ids
+
+
+def instructblip(out: Path, lm: str):
+    """A transformers InstructBlipForConditionalGeneration with a tiny Flan-T5-shaped (`lm` t5)
+    or LLaMA/Vicuna-shaped (`llama`) LM, re-initialised and saved with its LM tokenizer;
+    returns (model, tokenizer). Its Q-Former reads the instruction as bert-base-uncased ids."""
+    from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration
+
+    tok = t5_tokenizer(out) if lm == "t5" else opt_tokenizer(out)
+    if lm == "t5":
+        text = dict(model_type="t5", vocab_size=len(tok), d_model=32, d_ff=37, d_kv=8, num_layers=2,
+                    num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0,
+                    feed_forward_proj="gated-gelu", decoder_start_token_id=0, eos_token_id=1, pad_token_id=0,
+                    tie_word_embeddings=False)
+    else:
+        text = dict(model_type="llama", vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    max_position_embeddings=128, bos_token_id=2, eos_token_id=2, pad_token_id=1,
+                    tie_word_embeddings=False)
+    qformer = {k: v for k, v in INSTRUCT_QFORMER.items() if k != "use_qformer_text_input"}
+    image = tok.convert_tokens_to_ids(IMAGE_TOKEN)
+    cfg = InstructBlipConfig(vision_config=VISION, qformer_config=qformer, text_config=text,
+                             num_query_tokens=N_QUERY, image_token_index=image)
+    return _reinit_and_save(InstructBlipForConditionalGeneration, cfg, out, seed=5), tok

@@ -76,6 +76,12 @@ QFORMER_HF = [("ln.{w}", "layernorm.{w}")] + [
                  ("ln.{w}", f"{fc2}.LayerNorm.{{w}}"))
 ]
 
+# InstructBLIP's Q-Former (transformers' InstructBlipQFormerModel) keeps its text embeddings
+# and their LayerNorm under `embeddings.`
+QFORMER_INSTRUCT_HF = [("ln.{w}", "embeddings.layernorm.{w}"),
+                       ("tok.weight", "embeddings.word_embeddings.weight"),
+                       ("pos.weight", "embeddings.position_embeddings.weight")] + QFORMER_HF[1:]
+
 # EVA ViT (ours: timm's Eva in models/eva.py) <-> transformers' Blip2VisionModel, whose fused
 # qkv bias is EVA's (q_bias, 0, v_bias). `post_layernorm` is BLIP-2's ln_vision, held apart.
 EVA_HF = [

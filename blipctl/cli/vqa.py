@@ -16,7 +16,8 @@ def vqa(
     image: str = typer.Argument(None, help="An image (with QUESTION)."),
     question: str = typer.Argument(None, help="The question about IMAGE."),
     questions: Path = typer.Option(None, "--questions", "-q", dir_okay=False,
-                                   help='JSONL file of {"image", "question"} lines.'),
+                                   help='JSONL file of {"image", "question"} lines (and optionally '
+                                   '"instruction").'),
     answers: Path = typer.Option(None, "--answers", dir_okay=False,
                                  help="Rank this answer list (JSON list or one per line) "
                                  "instead of generating."),
@@ -34,6 +35,9 @@ def vqa(
     length_penalty: float = typer.Option(None, "--length-penalty", help="Beam-score length exponent; "
                                          "default: the model's paper's (BLIP 1, BLIP-2 0 for OPT, "
                                          "-1 for Flan-T5)."),
+    instruction: str = typer.Option(None, "--instruction", help="What a BLIP-2 or InstructBLIP model is "
+                                    'asked, {} standing for the question (default "Question: {} Short '
+                                    'answer:"); an `instruction` field of a --questions line overrides it.'),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Questions per batch."),
     dtype: DType = typer.Option(DType.auto, "--dtype", help=DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
@@ -47,9 +51,12 @@ def vqa(
         raise ConfigError("give IMAGE QUESTION or --questions FILE, not both")
     if not questions and not (image and question):
         raise ConfigError("give IMAGE QUESTION, or --questions FILE.jsonl")
+    if instruction is not None and "{}" not in instruction:
+        raise ConfigError(f"--instruction {instruction!r}: write {{}} where the question goes")
     items, errors = read_questions(questions) if questions else ([{"image": image,
                                                                     "question": question}], [])
     job = VQAJob(model=model, llm=llm, k_test=k_test, batch_size=batch_size, dtype=dtype.value,
+                 instruction=instruction,
                  device=device, answers=read_answers(answers) if answers else None,
                  decode={k: v for k, v in dict(num_beams=num_beams, max_length=max_length,
                                                min_length=min_length,
@@ -79,6 +86,9 @@ def read_questions(path: Path) -> tuple[list[dict], list[str]]:
         if not (isinstance(row, dict) and isinstance(row.get("image"), str)
                 and isinstance(row.get("question"), str)):
             errors.append(f'{path}:{n}: expected {{"image": str, "question": str}}')
+            continue
+        if "instruction" in row and not (isinstance(row["instruction"], str) and "{}" in row["instruction"]):
+            errors.append(f"{path}:{n}: `instruction` should be a string with {{}} where the question goes")
             continue
         items.append(row)
     return items, errors

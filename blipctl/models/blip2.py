@@ -64,13 +64,14 @@ class Blip2Generator(FrozenVision):
         # "\n"); None: the LM's own EOS
         self.end_token: int | None = None
 
-    def queries(self, image: torch.Tensor) -> torch.Tensor:
-        """(B, N, Dv) image tokens -> (B, Q, D) query outputs of the Q-Former."""
+    def queries(self, image: torch.Tensor, prompts: list[str] | None = None) -> torch.Tensor:
+        """(B, N, Dv) image tokens -> (B, Q, D) query outputs of the Q-Former. BLIP-2's queries
+        do not read the prompt (InstructBLIP's do)."""
         return self.qformer(image=image)
 
-    def prefix(self, images: torch.Tensor) -> torch.Tensor:
+    def prefix(self, images: torch.Tensor, prompts: list[str] | None = None) -> torch.Tensor:
         """(B, 3, S, S) -> (B, Q, D_lm): the soft prompt, in the LM's dtype."""
-        return self.proj(self.queries(self.encode_image(images))).to(self.llm.dtype)
+        return self.proj(self.queries(self.encode_image(images), prompts)).to(self.llm.dtype)
 
     def logits(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None,
                decoder_ids: torch.Tensor | None = None,
@@ -93,7 +94,7 @@ class Blip2Generator(FrozenVision):
         continue the prompt (left-padded, after the prefix); encoder-decoder models encode
         [prefix; prompt] and decode from their start token, which is not returned."""
         c, lm = self.codec, self.llm
-        prefix = self.prefix(images)
+        prefix = self.prefix(images, prompts)
         ids, mask = c.prompts(prompts, left=not lm.encoder_decoder, device=images.device)
         width = beams(cfg)
         if per_image > 1:
@@ -133,14 +134,18 @@ class Blip2Generator(FrozenVision):
         return DecodeConfig(num_beams=5, max_length=10, min_length=1,
                             length_penalty=-1.0 if self.llm.encoder_decoder else 0.0)
 
-    def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig) -> list[str]:
+    def answer(self, images: torch.Tensor, questions: list[str], cfg: DecodeConfig,
+               templates: list[str] | None = None) -> list[str]:
         """Zero-shot VQA as BLIP-2 does it: `vqa_prompt` ("Question: {q} Short answer:") and the
         tokens the LM writes after it. An answer's `max_length`/`min_length` count its own tokens (BLIP-2's
-        max_len 10, min_len 1), unless `max_new_tokens`/`min_new_tokens` are set."""
+        max_len 10, min_len 1), unless `max_new_tokens`/`min_new_tokens` are set. templates: one
+        per question in place of `vqa_prompt` ("{}" is the question; an InstructBLIP model's
+        Q-Former reads the result too)."""
         most, fewest = cfg.max_new_tokens, cfg.min_new_tokens
         cfg = replace(cfg, max_new_tokens=cfg.max_length if most is None else most,
                       min_new_tokens=cfg.min_length if fewest is None else fewest)
-        return self.generate(images, [self.vqa_prompt.format(q) for q in questions], cfg)
+        templates = templates or [self.vqa_prompt] * len(questions)
+        return self.generate(images, [t.format(q) for t, q in zip(templates, questions, strict=True)], cfg)
 
 
 class Blip2Retrieval(FrozenVision):
@@ -211,3 +216,27 @@ class Blip2Retrieval(FrozenVision):
         prompt_ids = c.prompt_ids(prompt, images.device).expand(images.shape[0] * per_image, -1)
         out = generate(step, cache, prompt_ids, cfg, c.eos, c.pad)
         return [c.strip_prompt(t, prompt) for t in c.decode(out)]
+
+
+class InstructBlip(Blip2Generator):
+    """InstructBLIP (Flan-T5 or Vicuna/LLaMA): the instruction is read by the Q-Former too,
+    as [queries; instruction tokens] under one bidirectional mask (only the queries
+    cross-attend to the image); the query outputs alone are projected into the LM, followed by
+    the instruction as its prompt. The Q-Former's tokenizer is bert-base-uncased + [DEC]
+    (`qformer_codec`), truncating on the left at `MAX_INSTRUCTION` tokens, as LAVIS's."""
+
+    MAX_INSTRUCTION = 128
+    NOT_WRITTEN = ("blipctl export does not write InstructBLIP yet (it reads transformers' "
+                   "InstructBlipForConditionalGeneration); export the run's weights once it does")
+
+    def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm, qformer: QFormer, proj: nn.Linear,
+                 llm: FrozenLM):
+        super().__init__(visual, ln_vision, qformer, proj, llm)
+        self.qformer_codec = None  # a BlipText with [CLS] first, attached by the loader
+
+    def queries(self, image: torch.Tensor, prompts: list[str] | None = None) -> torch.Tensor:
+        """(B, N, Dv) image tokens and B instructions -> (B, Q, D) query outputs."""
+        prompts = [""] * image.shape[0] if prompts is None else prompts
+        ids, mask = self.qformer_codec.encode(prompts, "text", self.MAX_INSTRUCTION, device=image.device,
+                                              truncation_side="left")
+        return self.qformer(ids, image, mask)[:, :self.qformer.cfg.queries]

@@ -76,11 +76,16 @@ class BlipText:
         return ids
 
     def encode(self, texts: list[str], start: Start = "text", max_length: int | None = None,
-               padding: str = "longest", device=None):
+               padding: str = "longest", device=None, truncation_side: str = "right"):
         """(B, T) ids and mask for `texts` as the `start` part of the model reads them;
-        truncated to `max_length` tokens when it is given."""
-        enc = self.tokenizer(texts, padding=padding, truncation=max_length is not None,
-                             max_length=max_length, return_tensors="pt")
+        truncated to `max_length` tokens when it is given, from the `truncation_side` end."""
+        tok = self.tokenizer
+        side, tok.truncation_side = tok.truncation_side, truncation_side
+        try:
+            enc = tok(texts, padding=padding, truncation=max_length is not None, max_length=max_length,
+                      return_tensors="pt")
+        finally:
+            tok.truncation_side = side
         ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
         first = self.start_id(start)
         if first is not None:

@@ -35,6 +35,7 @@ class VQAJob:
     llm: str | None = None
     decode: dict = field(default_factory=dict)  # DecodeConfig fields over the model's `answer_decode`
     answers: list[str] | None = None  # rank these instead of generating
+    instruction: str | None = None  # BLIP-2 / InstructBLIP: the question's template ("{}"), else the model's
     k_test: int = 128
     batch_size: int = 8
     dtype: str = "auto"
@@ -121,6 +122,11 @@ def vqa(items: list[dict], job: VQAJob,
     model, dtype = loaded(job.model, job.llm, dtype, device, f"--model {job.model}", needs)
     ranked = model.candidates(job.answers, device) if job.answers else None
     decode = replace(model.answer_decode, **job.decode)
+    instructed = job.instruction is not None or any("instruction" in it for it in items)
+    if instructed and (ranked is not None or not hasattr(model, "vqa_prompt")):
+        how = "ranks answers without one" if ranked is not None else "answers without instructions"
+        raise BlipctlError(f"--instruction: a {type(model).__name__} {how} (BLIP-2 and InstructBLIP "
+                           "models generating answers take one)")
     for start in range(0, len(items), job.batch_size):
         good, images, bad = _load_batch(items[start:start + job.batch_size], model.image_size,
                                         device, dtype)
@@ -131,6 +137,9 @@ def vqa(items: list[dict], job: VQAJob,
         questions = [it["question"] for it in good]
         if ranked is not None:
             texts = [job.answers[i] for i in model.rank(images, questions, ranked, k=job.k_test)]
+        elif instructed:
+            default = job.instruction or model.vqa_prompt
+            texts = model.answer(images, questions, decode, [it.get("instruction", default) for it in good])
         else:
             texts = model.answer(images, questions, decode)
         for it, text in zip(good, texts, strict=True):

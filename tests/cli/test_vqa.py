@@ -62,3 +62,16 @@ def test_vqa_usage_errors(tmp_path):
     assert run_cli("vqa", "only-an-image.png").returncode == 2
     proc = run_cli("vqa", "--questions", str(tmp_path / "none.jsonl"))
     assert proc.returncode == 2 and "none.jsonl: cannot read" in proc.stderr
+
+
+def test_an_instruction_for_a_blip_model_is_refused_in_one_line(hf_vqa_dir, tmp_path):
+    hf_vqa_dir, _ = hf_vqa_dir
+    Image.fromarray((np.random.RandomState(0).rand(32, 32, 3) * 255).astype("uint8")).save(tmp_path / "a.png")
+    r = run_cli("vqa", str(tmp_path / "a.png"), "what is it?", "--model", str(hf_vqa_dir),
+                "--instruction", "Question: {} Answer:")
+    assert r.returncode != 0 and "answers without instructions" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    lines = tmp_path / "q.jsonl"
+    lines.write_text('{"image": "a.png", "question": "what?", "instruction": "no slot"}\n')
+    bad = run_cli("vqa", "--questions", str(lines), "--model", str(hf_vqa_dir))
+    assert bad.returncode != 0 and "q.jsonl:1: `instruction` should be a string with {}" in bad.stderr

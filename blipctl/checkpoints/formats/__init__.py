@@ -49,11 +49,18 @@ FORMATS: tuple[Format, ...] = (
 
 def find(source: str) -> Format:
     """The format of `source`: the first in `FORMATS` that detects it."""
-    found = next((f for f in FORMATS if f.detect(source)), None)
+    found = next((f for f in FORMATS if _detects(f, source)), None)
     if found is None:
         raise BlipctlError(f"--model {source}: not found (expected "
                            f"{', '.join(f.holds for f in FORMATS[:-1])} or {FORMATS[-1].holds})")
     return found
+
+
+def _detects(fmt: Format, source: str) -> bool:
+    try:
+        return fmt.detect(source)
+    except OSError:  # a name the file system cannot even look up (too long, say): not this format
+        return False
 
 
 def writer(name: str) -> Format:

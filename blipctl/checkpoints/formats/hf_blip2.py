@@ -18,9 +18,9 @@ import torch
 
 from blipctl.checkpoints.formats.hf_common import need_gelu, read_state
 from blipctl.checkpoints.keymap import KeyMap
-from blipctl.checkpoints.names import EVA_HF, QFORMER_HF
+from blipctl.checkpoints.names import EVA_HF, QFORMER_HF, QFORMER_INSTRUCT_HF
 from blipctl.errors import BlipctlError
-from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval
+from blipctl.models.blip2 import Blip2Generator, Blip2Retrieval, InstructBlip
 from blipctl.models.eva import EvaConfig, EvaViT
 from blipctl.models.llm import FrozenLM
 from blipctl.models.qformer import QFormer, QFormerConfig
@@ -32,6 +32,9 @@ _VISION = [("visual.module.eva.", "vision_model.", EVA_HF),
            ("qformer.", "qformer.", QFORMER_HF)]
 GENERATOR_KEYS = KeyMap([*_VISION, ("", "", [("qformer.query_tokens", "query_tokens"),
                                               ("proj.{w}", "language_projection.{w}")])])
+INSTRUCT_KEYS = KeyMap([*_VISION[:2], ("qformer.", "qformer.", QFORMER_INSTRUCT_HF),
+                        ("", "", [("qformer.query_tokens", "query_tokens"),
+                                  ("proj.{w}", "language_projection.{w}")])])
 RETRIEVAL_KEYS = KeyMap([*_VISION, ("", "", [
     ("qformer.query_tokens", "query_tokens"),
     ("qformer.tok.weight", "embeddings.word_embeddings.weight"),
@@ -42,8 +45,8 @@ NOT_IN_HF = ("temp",)  # LAVIS's ITC temperature: transformers keeps none (infer
 
 
 def holds(cfg: dict) -> bool:
-    """Whether a config.json describes a BLIP-2 model."""
-    return cfg.get("model_type") == "blip-2"
+    """Whether a config.json describes a BLIP-2 (or InstructBLIP) model."""
+    return cfg.get("model_type") in ("blip-2", "instructblip")
 
 
 def eva_config(v: dict) -> EvaConfig:
@@ -67,13 +70,14 @@ def qformer_config(q: dict, vision_width: int, queries: int) -> QFormerConfig:
                          eps=q.get("layer_norm_eps", 1e-12), dropout=0.0)
 
 
-def build_generator(cfg: dict, frozen: torch.dtype = torch.float32) -> Blip2Generator:
-    """A Blip2Generator shaped as config.json says, the LM from transformers; the frozen tower
-    and LM are allocated uninitialised in `frozen` (a checkpoint fills them)."""
+def build_generator(cfg: dict, frozen: torch.dtype = torch.float32,
+                    cls: type = Blip2Generator) -> Blip2Generator:
+    """A Blip2Generator (or `cls`) shaped as config.json says, the LM from transformers; the
+    frozen tower and LM are allocated uninitialised in `frozen` (a checkpoint fills them)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
     from transformers.initialization import no_init_weights
 
-    eva, qf = _vision_configs(cfg)
+    eva, qf = _vision_configs(cfg, text=cls is InstructBlip)
     text = dict(cfg.get("text_config") or {"model_type": "opt"})
     text_cfg = AutoConfig.for_model(text.pop("model_type", "opt"), **text)
     auto = AutoModelForSeq2SeqLM if text_cfg.is_encoder_decoder else AutoModelForCausalLM
@@ -81,8 +85,13 @@ def build_generator(cfg: dict, frozen: torch.dtype = torch.float32) -> Blip2Gene
         lm = auto.from_config(text_cfg, dtype=frozen)
     lm.tie_weights()  # skipped with the initialisation; ties what the config says are tied
     lm = FrozenLM(lm)
-    return Blip2Generator(EvaViT.empty(eva, frozen), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
-                          torch.nn.Linear(qf.width, lm.width), lm)
+    return cls(EvaViT.empty(eva, frozen), torch.nn.LayerNorm(eva.width, eps=eva.eps), QFormer(qf),
+               torch.nn.Linear(qf.width, lm.width), lm)
+
+
+def build_instruct(cfg: dict, frozen: torch.dtype = torch.float32) -> InstructBlip:
+    """An InstructBlip shaped as config.json says (its Q-Former always has the text side)."""
+    return build_generator(cfg, frozen, InstructBlip)
 
 
 def build_retrieval(cfg: dict, frozen: torch.dtype = torch.float32) -> Blip2Retrieval:
@@ -102,6 +111,7 @@ def _vision_configs(cfg: dict, text: bool = False) -> tuple[EvaConfig, QFormerCo
 
 # architecture -> (builder, key map)
 ARCHITECTURES = {"Blip2ForConditionalGeneration": (build_generator, GENERATOR_KEYS),
+                 "InstructBlipForConditionalGeneration": (build_instruct, INSTRUCT_KEYS),
                  "Blip2ForImageTextRetrieval": (build_retrieval, RETRIEVAL_KEYS)}
 
 
@@ -143,6 +153,10 @@ def load_dir(directory: Path, cfg: dict, frozen: torch.dtype | None = None):
         raise BlipctlError(f"{directory}: the checkpoint lacks {missing[0]}{more}")
     if isinstance(model, Blip2Generator):
         model.codec = LMText(str(directory))
+        if isinstance(model, InstructBlip):  # its Q-Former reads the instruction as BERT ids, [CLS] first
+            vocab = directory / "qformer_tokenizer" / "vocab.txt"
+            model.qformer_codec = BlipText(grounded_start="[CLS]",
+                                           vocab_file=str(vocab) if vocab.is_file() else None)
     else:
         model.codec = BlipText(grounded_start="[CLS]")  # the Q-Former reads [CLS] text for ITC and ITM
     return model.eval()
@@ -243,6 +257,8 @@ def save(model, out: str | Path) -> None:
 
     from blipctl.files import write_bytes, write_text
 
+    if isinstance(model, InstructBlip):
+        raise BlipctlError(f"--to hf: {model.NOT_WRITTEN}")
     out = Path(out)
     state, head = hf_state(model)
     cfg = hf_config(model)

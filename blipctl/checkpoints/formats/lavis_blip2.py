@@ -19,7 +19,7 @@ from blipctl.checkpoints.keymap import KeyMap, Tied
 from blipctl.checkpoints.names import CLIP_LAVIS, EVA_LAVIS, LM_HEAD, QFORMER_LAVIS
 from blipctl.errors import BlipctlError
 from blipctl.files import write_bytes
-from blipctl.models.blip2 import LN_VISION_EPS, Blip2Generator, Blip2Retrieval
+from blipctl.models.blip2 import LN_VISION_EPS, Blip2Generator, Blip2Retrieval, InstructBlip
 from blipctl.models.clip_vit import ClipViT
 from blipctl.models.eva import EvaConfig, EvaViT
 from blipctl.models.layers import LMHead
@@ -213,6 +213,8 @@ def _same_heads(cfg, what: str, dim: int) -> None:
 
 def save(model, out: str | Path) -> None:
     """Writes `{'model': state_dict}` with LAVIS's key names (atomically)."""
+    if isinstance(model, InstructBlip):
+        raise BlipctlError(f"--to lavis: {model.NOT_WRITTEN}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

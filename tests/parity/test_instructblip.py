@@ -1,0 +1,118 @@
+"""InstructBLIP with Flan-T5 and with a LLaMA/Vicuna-shaped LM: blipctl against transformers'
+InstructBlipForConditionalGeneration on checkpoints transformers saves (tiny, re-initialised,
+LM tokenizers trained here; the Q-Former reads bert-base-uncased ids)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from blip2_fixtures import hf_inputs, instructblip, load_fp32
+from test_blip2_generate import _same_tokens, _t5_inputs
+
+from blipctl.decode import DecodeConfig
+from blipctl.models.blip2 import InstructBlip
+
+INSTRUCTIONS = ["what is in the picture?", "Question: what colour is the star? Short answer:"]
+
+
+@pytest.fixture(scope="module", params=["t5", "llama"])
+def saved(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"instructblip_{request.param}")
+    return (out, *instructblip(out, request.param))
+
+
+@pytest.fixture(scope="module")
+def pixels():
+    torch.manual_seed(0)
+    return torch.randn(2, 3, 30, 30)
+
+
+def _hf_inputs(ours, tok, instructions):
+    """(Q-Former ids and mask, LM ids and mask) as InstructBlipProcessor builds them."""
+    q_ids, q_mask = ours.qformer_codec.encode(instructions, "text", 128, truncation_side="left")
+    ids, mask = _t5_inputs(tok, instructions) if ours.llm.encoder_decoder else hf_inputs(tok, instructions)
+    return q_ids, q_mask, ids, mask
+
+
+@pytest.mark.parametrize("beams", [1, 5])
+def test_instructblip_generates_transformers_tokens(saved, pixels, beams):
+    path, hf, tok = saved
+    ours = load_fp32(str(path))
+    assert isinstance(ours, InstructBlip)
+    q_ids, q_mask, ids, mask = _hf_inputs(ours, tok, INSTRUCTIONS)
+    decode = DecodeConfig(num_beams=beams, max_new_tokens=8, min_new_tokens=1, length_penalty=1.0)
+    out = hf.generate(pixel_values=pixels, qformer_input_ids=q_ids, qformer_attention_mask=q_mask,
+                      input_ids=ids, attention_mask=mask, do_sample=False, num_beams=beams, max_new_tokens=8,
+                      min_new_tokens=1, length_penalty=1.0)
+    want = out[:, 1:] if ours.llm.encoder_decoder else out[:, ids.shape[1]:]
+    got = ours.generate_ids(pixels, INSTRUCTIONS, decode)
+    _same_tokens(got, want, tok.pad_token_id)
+    assert want[0].tolist() != want[1].tolist()
+
+
+def test_the_queries_read_the_instruction_and_logits_match(saved, pixels):
+    path, hf, tok = saved
+    ours = load_fp32(str(path))
+    same_image = pixels[:1].expand(2, -1, -1, -1)
+    prefix = ours.prefix(same_image, INSTRUCTIONS)
+    assert (prefix[0] - prefix[1]).abs().max() > 1e-3  # one image, two instructions, two prefixes
+    q_ids, q_mask, ids, mask = _hf_inputs(ours, tok, INSTRUCTIONS)
+    kwargs = dict(pixel_values=pixels, qformer_input_ids=q_ids, qformer_attention_mask=q_mask)
+    if ours.llm.encoder_decoder:
+        dec = torch.tensor([[0, 5, 9, 11], [0, 7, 7, 3]])
+        want = hf(**kwargs, input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+        lm_ids, lm_mask = ours.codec.prompts(INSTRUCTIONS, left=False)
+        got = ours.llm.logits(ours.prefix(pixels, INSTRUCTIONS), lm_ids, lm_mask, dec)
+    else:
+        want = hf(**kwargs, input_ids=ids, attention_mask=mask).logits
+        lm_ids, lm_mask = ours.codec.prompts(INSTRUCTIONS, left=True)
+        got = ours.llm.logits(ours.prefix(pixels, INSTRUCTIONS), lm_ids, lm_mask)
+        # transformers' rows: [pads; image tokens; prompt]; ours: [queries; pads; prompt]: compare
+        # the prompt positions, which both end with
+        want, got = want[:, -lm_ids.shape[1]:], got[:, -lm_ids.shape[1]:]
+        keep = lm_mask.bool()
+        want, got = want[keep], got[keep]
+    assert (got - want).abs().max() < 1e-4
+    assert want.std() > 1e-2
+
+
+def test_cli_vqa_instruction_gives_transformers_tokens(saved, tmp_path):
+    """`blipctl vqa --instruction` on InstructBLIP (greedy and 5 beams): the instruction, the
+    question in its {}, goes to the Q-Former and to the LM, and the answer is transformers'."""
+    import json
+
+    import numpy as np
+    from conftest import run_cli
+    from PIL import Image
+
+    from blipctl.data.images import load_rgb, preprocess
+
+    path, hf, tok = saved
+    ours = load_fp32(str(path))
+    Image.fromarray((np.random.RandomState(1).rand(30, 30, 3) * 255).astype("uint8")).save(tmp_path / "q.png")
+    pixels = preprocess(load_rgb(str(tmp_path / "q.png")), 30)[None]
+    question, template = "what colour is the star?", "Look at the picture. {} Answer briefly."
+    for beams in (1, 5):
+        r = run_cli("vqa", str(tmp_path / "q.png"), question, "--model", str(path), "--dtype", "fp32",
+                    "--instruction", template, "--num-beams", str(beams), "--length-penalty", "1",
+                    "--format", "jsonl")
+        assert r.returncode == 0, r.stderr
+        q_ids, q_mask, ids, mask = _hf_inputs(ours, tok, [template.format(question)])
+        out = hf.generate(pixel_values=pixels, qformer_input_ids=q_ids, qformer_attention_mask=q_mask,
+                          input_ids=ids, attention_mask=mask, do_sample=False, num_beams=beams,
+                          max_new_tokens=10, min_new_tokens=1, length_penalty=1.0)
+        want = out[:, 1:] if ours.llm.encoder_decoder else out[:, ids.shape[1]:]
+        text = tok.batch_decode(want, skip_special_tokens=True)[0].strip()
+        assert text and json.loads(r.stdout)["answer"] == text
+    bad = run_cli("vqa", str(tmp_path / "q.png"), question, "--model", str(path), "--instruction", "no slot")
+    assert bad.returncode != 0 and "{}" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_export_says_instructblip_is_not_written_yet(saved, tmp_path):
+    from conftest import run_cli
+
+    path, _, _ = saved
+    for to in ("hf", "lavis"):
+        r = run_cli("export", "--model", str(path), "--to", to, "--out", str(tmp_path / f"out_{to}"))
+        assert r.returncode != 0 and "does not write InstructBLIP yet" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / f"out_{to}").exists()
