@@ -239,7 +239,8 @@ def t5_lm(out: Path, std: float = 0.3):
 INSTRUCT_QFORMER = {**QFORMER, "vocab_size": 30523}  # InstructBLIP's Q-Former reads bert-base-uncased ids
 
 
-def instructblip(out: Path, lm: str):
+def instructblip(out: Path, lm: str, vision: dict = VISION, qformer: dict = INSTRUCT_QFORMER,
+                 std: float = 0.3):
     """A transformers InstructBlipForConditionalGeneration with a tiny Flan-T5-shaped (`lm` t5)
     or LLaMA/Vicuna-shaped (`llama`) LM, re-initialised and saved with its LM tokenizer;
     returns (model, tokenizer). Its Q-Former reads the instruction as bert-base-uncased ids."""
@@ -256,8 +257,8 @@ def instructblip(out: Path, lm: str):
                     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                     max_position_embeddings=128, bos_token_id=2, eos_token_id=2, pad_token_id=1,
                     tie_word_embeddings=False)
-    qformer = {k: v for k, v in INSTRUCT_QFORMER.items() if k != "use_qformer_text_input"}
+    qformer = {k: v for k, v in qformer.items() if k != "use_qformer_text_input"}
     image = tok.convert_tokens_to_ids(IMAGE_TOKEN)
-    cfg = InstructBlipConfig(vision_config=VISION, qformer_config=qformer, text_config=text,
+    cfg = InstructBlipConfig(vision_config=vision, qformer_config=qformer, text_config=text,
                              num_query_tokens=N_QUERY, image_token_index=image)
-    return _reinit_and_save(InstructBlipForConditionalGeneration, cfg, out, seed=5), tok
+    return _reinit_and_save(InstructBlipForConditionalGeneration, cfg, out, seed=5, std=std), tok

@@ -108,11 +108,47 @@ def test_cli_vqa_instruction_gives_transformers_tokens(saved, tmp_path):
     assert bad.returncode != 0 and "{}" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_export_says_instructblip_is_not_written_yet(saved, tmp_path):
+def test_export_to_hf_says_instructblip_is_not_written_yet(saved, tmp_path):
     from conftest import run_cli
 
     path, _, _ = saved
-    for to in ("hf", "lavis"):
-        r = run_cli("export", "--model", str(path), "--to", to, "--out", str(tmp_path / f"out_{to}"))
-        assert r.returncode != 0 and "does not write InstructBLIP yet" in r.stderr, r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / f"out_{to}").exists()
+    r = run_cli("export", "--model", str(path), "--to", "hf", "--out", str(tmp_path / "out"))
+    assert r.returncode != 0 and "does not write InstructBLIP in transformers' format" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("lm", ["t5", "llama"])
+def test_lavis_instruct_checkpoint_round_trips_and_generates_as_transformers(lm, tmp_path):
+    """blip2_t5_instruct (`t5_proj`) and blip2_vicuna_instruct (`llm_proj`): written from the
+    transformers checkpoint, read back bit-exactly with the LM named by --llm, and generating
+    transformers' tokens."""
+    from blip2_fixtures import LAVIS_QFORMER, LAVIS_VISION
+
+    from blipctl.checkpoints.formats import lavis_blip2
+    from blipctl.checkpoints.formats.blip_pth import read_pth
+
+    hf, tok = instructblip(tmp_path / "hf", lm, LAVIS_VISION, {**LAVIS_QFORMER, "vocab_size": 30523})
+    hf.language_model.save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    pth = tmp_path / "instruct.pth"
+    lavis_blip2.save(load_fp32(str(tmp_path / "hf")), pth)
+    theirs = read_pth(pth)
+    proj = "t5_proj" if lm == "t5" else "llm_proj"
+    assert {f"{proj}.weight", "Qformer.bert.embeddings.word_embeddings.weight",
+            "Qformer.bert.encoder.layer.0.intermediate.dense.weight"} <= set(theirs)
+    assert not any(k.startswith(("t5_model", "llm_model", "language_model", "Qformer.cls")) for k in theirs)
+    ours = load_fp32(str(pth), llm=str(tmp_path / "lm"))
+    assert isinstance(ours, InstructBlip)
+    again = lavis_blip2.lavis_state(ours)
+    assert sorted(again) == sorted(theirs) and all(torch.equal(again[k], theirs[k]) for k in theirs)
+    torch.manual_seed(0)
+    pixels = torch.randn(2, 3, 30, 30)
+    q_ids, q_mask, ids, mask = _hf_inputs(ours, tok, INSTRUCTIONS)
+    out = hf.generate(pixel_values=pixels, qformer_input_ids=q_ids, qformer_attention_mask=q_mask,
+                      input_ids=ids, attention_mask=mask, do_sample=False, num_beams=3, max_new_tokens=6,
+                      min_new_tokens=1)
+    want = out[:, 1:] if lm == "t5" else out[:, ids.shape[1]:]
+    decode = DecodeConfig(num_beams=3, max_new_tokens=6, min_new_tokens=1)
+    got = ours.generate_ids(pixels, INSTRUCTIONS, decode)
+    _same_tokens(got, want, tok.pad_token_id)
+    assert want[0].tolist() != want[1].tolist()

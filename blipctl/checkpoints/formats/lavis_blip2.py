@@ -1,5 +1,7 @@
 """LAVIS's BLIP-2 `.pth` checkpoints: `{'model': state_dict}` of `blip2` /
-`blip2_feature_extractor` (the Q-Former with ITC/ITM/ITG heads), `blip2_opt` and `blip2_t5`.
+`blip2_feature_extractor` (the Q-Former with ITC/ITM/ITG heads), `blip2_opt` and `blip2_t5`, and
+InstructBLIP's `blip2_t5_instruct` (`t5_proj`) and `blip2_vicuna_instruct` (`llm_proj`), whose
+Q-Former keeps its text embeddings to read the instruction.
 
 The architecture is read off the tensor shapes: EVA's 88-dim attention heads (LAVIS builds
 EVA ViT-g with 1408 // 88 heads), BERT's 64-dim heads in the Q-Former. A generation
@@ -29,7 +31,7 @@ from blipctl.models.vit import ViTConfig
 from blipctl.text.codecs import BlipText, LMText
 
 EVA_HEAD_DIM, BERT_HEAD_DIM = 88, 64
-PROJ = ("opt_proj", "t5_proj")  # the projection into the LM, named by its family
+PROJ = ("opt_proj", "t5_proj", "llm_proj")  # the projection into the LM, named by its family
 _HEADS = [("lm_head.", "Qformer.cls.", LM_HEAD),
           ("", "", [Tied("qformer.tok.weight", "Qformer.cls.predictions.decoder.weight"),
                     Tied("lm_head.bias", "Qformer.cls.predictions.decoder.bias")])]
@@ -140,11 +142,15 @@ def from_state(state: dict, where: str, llm: str | None = None, frozen_dtype: to
         keys, codec = key_map(type(visual), None), BlipText(grounded_start="[CLS]")
     else:
         if llm is None:
-            raise BlipctlError(f"{where}: a LAVIS {proj[:-5]} checkpoint holds no LM weights; "
+            kind = {"opt_proj": "blip2_opt", "t5_proj": "blip2_t5", "llm_proj": "blip2_vicuna_instruct"}[proj]
+            raise BlipctlError(f"{where}: a LAVIS {kind} checkpoint holds no LM weights; "
                                "name the LM's directory or Hub id with --llm")
         lm_dir = _lm_dir(llm)
         lm = _frozen_lm(lm_dir, llm, proj, frozen)
-        model = Blip2Generator(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, lm.width), lm)
+        cls = InstructBlip if qf.text_ffn else Blip2Generator  # InstructBLIP's Q-Former reads text
+        model = cls(visual, ln, QFormer(qf), torch.nn.Linear(qf.width, lm.width), lm)
+        if cls is InstructBlip:
+            model.qformer_codec = BlipText(grounded_start="[CLS]")
         keys, codec = key_map(type(visual), proj), LMText(str(lm_dir))
     want = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
     ours = keys.to_ours(state, where, like=want)
@@ -201,7 +207,8 @@ def lavis_state(model) -> dict[str, torch.Tensor]:
     ours = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}
     proj = None
     if isinstance(model, Blip2Generator):
-        proj = "t5_proj" if model.llm.encoder_decoder else "opt_proj"
+        causal = "llm_proj" if isinstance(model, InstructBlip) else "opt_proj"  # Vicuna's, OPT's
+        proj = "t5_proj" if model.llm.encoder_decoder else causal
     return key_map(tower, proj).to_theirs(ours)
 
 
@@ -213,8 +220,6 @@ def _same_heads(cfg, what: str, dim: int) -> None:
 
 def save(model, out: str | Path) -> None:
     """Writes `{'model': state_dict}` with LAVIS's key names (atomically)."""
-    if isinstance(model, InstructBlip):
-        raise BlipctlError(f"--to lavis: {model.NOT_WRITTEN}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
