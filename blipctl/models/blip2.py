@@ -144,8 +144,66 @@ class Blip2Generator(FrozenVision):
         most, fewest = cfg.max_new_tokens, cfg.min_new_tokens
         cfg = replace(cfg, max_new_tokens=cfg.max_length if most is None else most,
                       min_new_tokens=cfg.min_length if fewest is None else fewest)
+        return self.generate(images, self._asked(questions, templates), cfg)
+
+    def _asked(self, questions: list[str], templates: list[str] | None) -> list[str]:
         templates = templates or [self.vqa_prompt] * len(questions)
-        return self.generate(images, [t.format(q) for t, q in zip(templates, questions, strict=True)], cfg)
+        return [t.format(q) for t, q in zip(templates, questions, strict=True)]
+
+    def candidates(self, answers: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """An answer list as `rank` takes it: each answer's LM ids as they follow the prompt
+        (decoder-only: after a space, then the end token; T5: its tokenizer's, </s> last),
+        (A, L) right-padded, and their mask."""
+        tok = self.codec.tokenizer
+        if self.llm.encoder_decoder:
+            rows = [tok(a).input_ids for a in answers]
+        else:
+            rows = [tok(" " + a, add_special_tokens=False).input_ids + [self.eos] for a in answers]
+        width = max(map(len, rows))
+        ids = torch.tensor([r + [self.pad] * (width - len(r)) for r in rows], device=device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+        return ids, mask
+
+    @torch.no_grad()
+    def rank(self, images: torch.Tensor, questions: list[str], candidates: tuple, k: int = 128,
+             templates: list[str] | None = None) -> list[int]:
+        """For each question, the candidate the LM finds likeliest after the image queries and
+        the question's prompt (`vqa_prompt` or `templates`): the k candidates whose first token is
+        likeliest are scored by the sum of their tokens' log-probabilities, end token included.
+        Returns (B,) indices into the answer list."""
+        answers, answer_mask = candidates
+        prompts = self._asked(questions, templates)
+        prefix = self.prefix(images, prompts)
+        B, k = len(prompts), min(k, answers.shape[0])
+        first = self._answer_logprobs(prefix, prompts, answers[:, :1].new_zeros(B, 0),
+                                      answer_mask[:, :1].new_zeros(B, 0), first_only=True)  # (B, V)
+        top = first.index_select(1, answers[:, 0]).topk(k, dim=1).indices  # (B, k)
+        cand, cand_mask = answers[top].flatten(0, 1), answer_mask[top].flatten(0, 1)  # (B*k, L)
+        score = self._answer_logprobs(prefix.repeat_interleave(k, 0), [p for p in prompts for _ in range(k)],
+                                      cand, cand_mask).view(B, k)
+        return top.gather(1, score.argmax(1, keepdim=True)).squeeze(1).tolist()
+
+    def _answer_logprobs(self, prefix: torch.Tensor, prompts: list[str], cand: torch.Tensor,
+                         cand_mask: torch.Tensor, first_only: bool = False) -> torch.Tensor:
+        """(N,) summed log-probabilities of the answers cand (N, L) after [prefix; prompt], or with
+        `first_only` the (N, V) log-probabilities of an answer's first token."""
+        lm = self.llm
+        if lm.encoder_decoder:
+            ids, mask = self.codec.prompts(prompts, left=False, device=prefix.device)
+            start = torch.full((len(prompts), 1), lm.decoder_start, dtype=torch.long, device=prefix.device)
+            dec = torch.cat([start, cand], 1)
+            logits = lm.logits(prefix, ids, mask, dec, torch.cat([torch.ones_like(start), cand_mask], 1))
+            at = logits[:, :-1] if not first_only else logits[:, :1]
+        else:
+            ids, mask = self.codec.prompts(prompts, left=True, device=prefix.device)
+            logits = lm.logits(prefix, torch.cat([ids, cand], 1), torch.cat([mask, cand_mask], 1))
+            start = prefix.shape[1] + ids.shape[1] - 1  # the prompt's last position predicts the answer
+            at = logits[:, start:start + (1 if first_only else cand.shape[1])]
+        logp = at.float().log_softmax(-1)
+        if first_only:
+            return logp[:, 0]
+        picked = logp.gather(2, cand[:, :, None]).squeeze(2)  # (N, L)
+        return (picked * cand_mask).sum(1)
 
 
 class Blip2Retrieval(FrozenVision):

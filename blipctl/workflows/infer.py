@@ -123,10 +123,9 @@ def vqa(items: list[dict], job: VQAJob,
     ranked = model.candidates(job.answers, device) if job.answers else None
     decode = replace(model.answer_decode, **job.decode)
     instructed = job.instruction is not None or any("instruction" in it for it in items)
-    if instructed and (ranked is not None or not hasattr(model, "vqa_prompt")):
-        how = "ranks answers without one" if ranked is not None else "answers without instructions"
-        raise BlipctlError(f"--instruction: a {type(model).__name__} {how} (BLIP-2 and InstructBLIP "
-                           "models generating answers take one)")
+    if instructed and not hasattr(model, "vqa_prompt"):
+        raise BlipctlError(f"--instruction: a {type(model).__name__} answers without instructions "
+                           "(BLIP-2 and InstructBLIP models take one)")
     for start in range(0, len(items), job.batch_size):
         good, images, bad = _load_batch(items[start:start + job.batch_size], model.image_size,
                                         device, dtype)
@@ -135,13 +134,14 @@ def vqa(items: list[dict], job: VQAJob,
         if not good:
             continue
         questions = [it["question"] for it in good]
-        if ranked is not None:
-            texts = [job.answers[i] for i in model.rank(images, questions, ranked, k=job.k_test)]
-        elif instructed:
+        asked = {}
+        if instructed:
             default = job.instruction or model.vqa_prompt
-            texts = model.answer(images, questions, decode, [it.get("instruction", default) for it in good])
+            asked = {"templates": [it.get("instruction", default) for it in good]}
+        if ranked is not None:
+            texts = [job.answers[i] for i in model.rank(images, questions, ranked, k=job.k_test, **asked)]
         else:
-            texts = model.answer(images, questions, decode)
+            texts = model.answer(images, questions, decode, **asked)
         for it, text in zip(good, texts, strict=True):
             yield Result(it["image"], text=text, question=it["question"])
         advance(len(good))
