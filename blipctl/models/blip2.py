@@ -74,11 +74,12 @@ class Blip2Generator(FrozenVision):
         return self.proj(self.queries(self.encode_image(images), prompts)).to(self.llm.dtype)
 
     def logits(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None,
-               decoder_ids: torch.Tensor | None = None,
-               decoder_mask: torch.Tensor | None = None) -> torch.Tensor:
+               decoder_ids: torch.Tensor | None = None, decoder_mask: torch.Tensor | None = None,
+               prompts: list[str] | None = None) -> torch.Tensor:
         """Decoder-only: (B, Q + T, V) over [prefix; ids]. Encoder-decoder: (B, T', V) over
-        `decoder_ids`, with [prefix; ids] encoded."""
-        return self.llm.logits(self.prefix(images), ids, mask, decoder_ids, decoder_mask)
+        `decoder_ids`, with [prefix; ids] encoded. prompts: the instructions an InstructBLIP
+        Q-Former reads (BLIP-2's queries read none)."""
+        return self.llm.logits(self.prefix(images, prompts), ids, mask, decoder_ids, decoder_mask)
 
     @torch.no_grad()
     def generate(self, images: torch.Tensor, prompts: list[str], cfg: DecodeConfig,

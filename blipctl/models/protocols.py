@@ -166,8 +166,8 @@ class PrefixLearner(Protocol):
     def eos(self) -> int: ...
 
     def logits(self, images: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor | None = None,
-               decoder_ids: torch.Tensor | None = None,
-               decoder_mask: torch.Tensor | None = None) -> torch.Tensor: ...
+               decoder_ids: torch.Tensor | None = None, decoder_mask: torch.Tensor | None = None,
+               prompts: list[str] | None = None) -> torch.Tensor: ...
 
 
 def what(capability: type) -> str:

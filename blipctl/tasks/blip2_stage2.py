@@ -70,8 +70,10 @@ def split_at_random_word(texts: list[str], prompt: str = "") -> tuple[list[str],
 def prefix_lm_loss(model: PrefixLearner, images: torch.Tensor, inputs: list[str], targets: list[str],
                    max_length: int, loss: LMLoss, device: torch.device,
                    reduction: str = "mean") -> torch.Tensor:
-    """The LM loss of `targets` written after the image queries and `inputs` (per-row prompts).
-    Decoder-only: one sequence, BOS input target END, the inputs masked. Encoder-decoder: the
+    """The LM loss of `targets` written after the image queries and `inputs` (per-row prompts,
+    which an InstructBLIP Q-Former reads too).
+    Decoder-only: one sequence, BOS input target END, the inputs masked (each truncated apart, so
+    a long input never cuts its target off, as in LAVIS). Encoder-decoder: the
     inputs are encoded after the queries, the targets decoded from the start token.
     reduction: `mean` over the world's target tokens, or `sum`, one per row (B,)."""
     codec, lm = model.codec, model.llm
@@ -80,18 +82,13 @@ def prefix_lm_loss(model: PrefixLearner, images: torch.Tensor, inputs: list[str]
         out_ids, out_mask = codec.encode(targets, max_length, device)
         start = torch.full_like(out_ids[:, :1], lm.decoder_start)
         dec, dec_mask = torch.cat([start, out_ids], 1), torch.cat([torch.ones_like(start), out_mask], 1)
-        logits = model.logits(images, in_ids, in_mask, dec, dec_mask)  # (B, T + 1, V)
+        logits = model.logits(images, in_ids, in_mask, dec, dec_mask, prompts=inputs)  # (B, T + 1, V)
         return loss(logits, dec, dec_mask, reduction=reduction)
-    texts = [f"{p}{t}" for p, t in zip(inputs, targets, strict=True)]
-    ids, mask = codec.encode(texts, max_length - 1, device)
-    ids, mask = ended(ids, mask, model.eos, codec.tokenizer.pad_token_id)
-    # each row's prompt tokens (BOS included; none without a prompt, where BOS is a target). A
-    # prompt's trailing space joins the next word's token ("a photo of " + "cat": ... "Ġof", "Ġcat"),
-    # so it is counted without it, as LAVIS counts "a photo of" for the text "a photo of cat"
-    prompt = codec.lengths([p.rstrip() for p in inputs], device) * torch.tensor([bool(p) for p in inputs],
-                                                                               device=device)
+    # [BOS input; target END], each input's tokens counted (none without one, where BOS is a target)
+    ids, mask, prompt = codec.joined(inputs, targets, max_length, model.eos, device)
     Q = model.qformer.cfg.queries
-    logits = model.logits(images, ids, mask)[:, Q - 1:]  # (B, 1 + T, V): the last query predicts BOS
+    # (B, 1 + T, V): the last query predicts BOS
+    logits = model.logits(images, ids, mask, prompts=inputs)[:, Q - 1:]
     pad = torch.zeros_like(ids[:, :1])
     # LMLoss predicts ids[:, 1:] from logits[:, :-1]: a leading blank slot makes BOS the first target
     return loss(logits, torch.cat([pad, ids], 1), torch.cat([pad, mask], 1), prompt_len=prompt + 1,

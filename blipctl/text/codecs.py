@@ -168,11 +168,31 @@ class LMText:
                              max_length=max_length, return_tensors="pt")
         return enc.input_ids.to(device), enc.attention_mask.to(device)
 
-    def lengths(self, texts: list[str], device=None):
-        """(B,) tokens of each text as `encode` writes it alone (a prompt's length, BOS included)."""
+    def joined(self, inputs: list[str], targets: list[str], max_length: int, end: int, device=None):
+        """Decoder-only training rows as LAVIS's `concat_text_input_output` builds them: each
+        input (BOS first, truncated on the left to `max_length` tokens), then its target
+        (truncated on the right to `max_length` - 1) and `end`, right-padded. Returns the (B, T)
+        ids and mask and the (B,) input lengths (0 for an empty input, whose BOS is a target).
+        An input's trailing whitespace moves to its target ("a photo of " + "cat" is read as
+        "a photo of" + " cat"), so the target's first word keeps the token it has in the text."""
         import torch
 
-        return torch.tensor([len(ids) for ids in self.tokenizer(texts).input_ids], device=device)
+        tok = self.tokenizer
+        side, tok.truncation_side = tok.truncation_side, "left"
+        try:
+            heads = [tok(p.rstrip(), truncation=True, max_length=max_length).input_ids for p in inputs]
+        finally:
+            tok.truncation_side = side
+        rows, lengths = [], []
+        for p, t, head in zip(inputs, targets, heads, strict=True):
+            tail = tok(p[len(p.rstrip()):] + t, add_special_tokens=False, truncation=True,
+                       max_length=max_length - 1).input_ids
+            rows.append(head + tail + [end])
+            lengths.append(len(head) if p else 0)
+        width = max(map(len, rows))
+        ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows], device=device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+        return ids, mask, torch.tensor(lengths, device=device)
 
     def token(self, text: str) -> int | None:
         """The id of `text` if the tokenizer writes it as one token (OPT's "\n"), else None."""

@@ -152,3 +152,38 @@ def test_lavis_instruct_checkpoint_round_trips_and_generates_as_transformers(lm,
     got = ours.generate_ids(pixels, INSTRUCTIONS, decode)
     _same_tokens(got, want, tok.pad_token_id)
     assert want[0].tolist() != want[1].tolist()
+
+
+@pytest.mark.parametrize("lm", ["t5", "llama"])
+def test_instruction_tuning_loss_equals_transformers_with_labels(lm, tmp_path):
+    """InstructBLIP's training loss: the response (and its end token) after the queries and the
+    instruction, which the Q-Former reads too; transformers' loss with LAVIS's labels."""
+    from blipctl.tasks.blip2_vqa import PrefixVQA
+    from blipctl.tasks.context import Context
+
+    hf, tok = instructblip(tmp_path, lm)
+    ours = load_fp32(str(tmp_path)).train()
+    torch.manual_seed(0)
+    pixels = torch.randn(2, 3, 30, 30)
+    batch = {"image": pixels, "question": ["what colour is the star?", "how many shapes?"],
+             "answers": [["red"], ["two"]], "weights": [[1.0], [1.0]]}
+    task = PrefixVQA(prompt="Question: {} Short answer:", max_length=128)  # nothing truncated
+    got = task.losses(ours, batch, Context(torch.device("cpu")))["loss"]
+    want = 0.0
+    for b in range(2):
+        instruction = f"Question: {batch['question'][b]} Short answer: "
+        q_ids, q_mask = ours.qformer_codec.encode([instruction], "text", 128, truncation_side="left")
+        image = [tok.convert_tokens_to_ids("<image>")] * 10
+        if lm == "t5":
+            labels = torch.tensor([tok(batch["answers"][b][0]).input_ids])
+            out = hf(pixel_values=pixels[b:b + 1], qformer_input_ids=q_ids, qformer_attention_mask=q_mask,
+                     input_ids=torch.tensor([image + tok(instruction).input_ids]), labels=labels)
+        else:
+            text = tok(instruction.rstrip()).input_ids
+            answer = tok(" " + batch["answers"][b][0], add_special_tokens=False).input_ids + [ours.eos]
+            ids = torch.tensor([image + text + answer])
+            labels = torch.tensor([[-100] * (len(image) + len(text)) + answer])
+            out = hf(pixel_values=pixels[b:b + 1], qformer_input_ids=q_ids, qformer_attention_mask=q_mask,
+                     input_ids=ids, labels=labels)
+        want += out.loss.item() * (labels != -100).sum().item()  # the mean back to the sum
+    assert abs(got.item() - want / 2) < 1e-4, (got.item(), want / 2)

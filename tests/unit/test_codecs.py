@@ -57,3 +57,27 @@ def test_a_qformer_codec_needs_rows_for_bert_and_dec_only():
     small = blip2_stage1(ViT(vit_tiny(32)), qformer_tiny(vocab_size=512), embed_dim=8)
     with pytest.raises(ConfigError, match="30523 ids but the model's vocab_size is 512"):
         check_codec(small)
+
+
+def test_lm_training_rows_keep_the_target_when_the_input_is_long(tmp_path):
+    """LMText.joined: [BOS input][target END], each truncated apart (the input from the left),
+    the input's trailing space moved to the target, as LAVIS's concat_text_input_output."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from blip2_fixtures import opt_tokenizer
+
+    from blipctl.text.codecs import LMText
+
+    tok = opt_tokenizer(tmp_path)
+    codec = LMText(str(tmp_path))
+    long = "a small red circle to the left of a large blue square on a white background "
+    ids, mask, lengths = codec.joined([long, "a photo of ", ""], ["two stars", "a cat", "a cat"], 12, end=99)
+    rows = [r[m.bool()].tolist() for r, m in zip(ids, mask, strict=True)]
+    assert all(r[-1] == 99 for r in rows)  # every target ends, however long its input
+    assert len(tok(long).input_ids) > 12 and len(tok("a photo of").input_ids) < 12
+    assert lengths.tolist() == [12, len(tok("a photo of").input_ids), 0]
+    assert rows[0][12:-1] == tok(" two stars", add_special_tokens=False).input_ids
+    whole = tok("a photo of a cat").input_ids  # the same tokens as the text written whole
+    assert rows[1][:-1] == whole and rows[2][:-1] == tok("a cat").input_ids
