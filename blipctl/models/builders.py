@@ -12,7 +12,7 @@ from functools import partial
 from torch import nn
 
 from blipctl.models.blip import BlipCaptioner, BlipPretrain, BlipRetrieval, BlipVQA, init_momentum
-from blipctl.models.blip2 import LN_VISION_EPS, Blip2Generator, Blip2Retrieval
+from blipctl.models.blip2 import LN_VISION_EPS, Blip2Generator, Blip2Retrieval, InstructBlip
 from blipctl.models.eva import Frozen
 from blipctl.models.layers import LMHead, bert_init
 from blipctl.models.llm import FrozenLM
@@ -193,14 +193,33 @@ def blip2_stage2(vision: nn.Module, qformer: QFormer | QFormerConfig, llm: Froze
     """BLIP-2 stage 2 (LAVIS `blip2_opt` / `blip2_t5`): the frozen tower, ln_vision, a query-only
     Q-Former, the projection into the frozen LM (`checkpoints.parts.frozen_llm`) and its
     tokenizer. `prompt`: the text a caption follows ("a photo of" for COCO fine-tuning)."""
+    return _generator(Blip2Generator, vision, qformer, llm, prompt)
+
+
+def blip2_instruct(vision: nn.Module, qformer: QFormer | QFormerConfig, llm: FrozenLM, prompt: str = "",
+                   qformer_vocab: str | None = None) -> InstructBlip:
+    """InstructBLIP (LAVIS `blip2_t5_instruct` / `blip2_vicuna_instruct`): BLIP-2 stage 2 whose
+    Q-Former keeps its text side to read the instruction with the queries. qformer_vocab: the
+    Q-Former tokenizer's vocab file (None: bert-base-uncased's; the mini recipes' corpus vocab)."""
+    from blipctl.text.codecs import BlipText
+
+    model = _generator(InstructBlip, vision, qformer, llm, prompt)
+    model.qformer_codec = BlipText(grounded_start="[CLS]", vocab_file=qformer_vocab)
+    return model
+
+
+def _generator(cls: type, vision: nn.Module, qformer: QFormer | QFormerConfig, llm: FrozenLM,
+               prompt: str) -> Blip2Generator:
     from blipctl.text.codecs import LMText
 
-    vision, q = _bridge(vision, qformer, text=False)
-    model = Blip2Generator(vision, nn.LayerNorm(q.cfg.vision_width, eps=LN_VISION_EPS), q,
-                           nn.Linear(q.cfg.width, llm.width), llm)
+    vision, q = _bridge(vision, qformer, text=cls is InstructBlip)
+    model = cls(vision, nn.LayerNorm(q.cfg.vision_width, eps=LN_VISION_EPS), q,
+                nn.Linear(q.cfg.width, llm.width), llm)
     if llm.tokenizer_dir is not None:
         model.codec = LMText(llm.tokenizer_dir)
-        if not llm.encoder_decoder:  # LAVIS trains OPT to end a text with "\n" (T5 ends with </s>)
+        # LAVIS trains BLIP-2's OPT to end a text with "\n"; InstructBLIP's Vicuna ends with its
+        # EOS and T5 with </s> (the LM's own: end_token None)
+        if not llm.encoder_decoder and cls is not InstructBlip:
             model.end_token = model.codec.token("\n")
     model.prompt = prompt
     return model

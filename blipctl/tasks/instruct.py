@@ -1,0 +1,142 @@
+"""InstructBLIP's instruction tuning: several datasets, each turned into (image, instruction,
+response) samples with its task's instruction templates, mixed by the square-root rule
+(`data.mixer`); the LM's loss covers the response and its end token only, and an InstructBLIP
+Q-Former reads the instruction too (`blip2_stage2.prefix_lm_loss`).
+
+Each file of `data.train` is one dataset of a kind (`kinds: {file: caption|vqa|vqg}`):
+
+    caption  an image-caption file: the instruction a caption template, the response a caption
+    vqa      a VQA file: the instruction a VQA template around the question, the response its most
+             common answer
+    vqg      the same file read backwards: the instruction asks for a question whose answer is
+             given, the response is the question
+
+The mixture is drawn once, `samples` picks at positions 0..samples-1 of a `Mixer` seeded by
+`seed` (a pure function of the position: the same records on every rank and on a resume), and the
+engine shuffles them each epoch. Templates are chosen per pick from the same seed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from blipctl.data.annotations import caption_records, vqa_records
+from blipctl.data.loader import image_sample
+from blipctl.data.mixer import Mixer
+from blipctl.errors import ConfigError
+from blipctl.models.protocols import PrefixLearner
+from blipctl.objectives.lm import LMLoss
+from blipctl.tasks.blip2_stage2 import prefix_lm_loss
+from blipctl.tasks.context import Context
+
+Kind = Literal["caption", "vqa", "vqg"]
+
+# The InstructBLIP paper's templates (arXiv 2305.06500, appendix Table 5, "Instruction templates
+# used for transforming held-in datasets into instruction tuning data", as transcribed by readers
+# of the paper: check against the PDF), without its <Image> mark: the image queries always come
+# first. {} is the question (vqa) or the answer (vqg).
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "caption": (
+        "A short image caption:",
+        "A short image description:",
+        "A photo of",
+        "An image that shows",
+        "Write a short description for the image.",
+        "Write a description for the photo.",
+        "Provide a description of what is presented in the photo.",
+        "Briefly describe the content of the image.",
+        "Can you briefly explain what you see in the image?",
+        "Could you use a few words to describe what you perceive in the photo?",
+        "Please provide a short depiction of the picture.",
+        "Using language, provide a short account of the image.",
+        "Use a few words to illustrate what is happening in the picture.",
+    ),
+    "vqa": (
+        "{}",
+        "Question: {}",
+        "{} A short answer to the question is",
+        "Q: {} A:",
+        "Question: {} Short answer:",
+        "Given the image, answer the following question with no more than three words. {}",
+        "Based on the image, respond to this question with a short answer: {}. Answer:",
+        "Use the provided image to answer the question: {} Provide your answer as short as possible:",
+        'What is the answer to the following question? "{}"',
+        'The question "{}" can be answered using the image. A short answer is',
+    ),
+    "vqg": (
+        "Given the image, generate a question whose answer is: {}. Question:",
+        "Based on the image, provide a question with the answer: {}. Question:",
+        'Given the visual representation, create a question for which the answer is "{}"',
+        "From the image provided, craft a question that leads to the reply: {}. Question:",
+        "Considering the picture, come up with a question where the answer is: {}.",
+        "Taking the image into account, generate an question that has the answer: {}. Question:",
+    ),
+}
+
+
+class InstructionTuning:
+    """kinds: {annotation file name: caption | vqa | vqg}; factors: {file name: weight factor}
+    (the paper's manual adjustments of the square-root rule); samples: picks drawn from the
+    mixture; max_length: instruction and response tokens each (LAVIS: 128 in, 256 out)."""
+
+    needs = PrefixLearner
+
+    def __init__(self, kinds: dict[str, Kind], factors: dict[str, float] | None = None, samples: int = 10000,
+                 seed: int = 0, max_length: int = 128, max_words: int = 50, label_smoothing: float = 0.0):
+        for name, kind in kinds.items():
+            if kind not in TEMPLATES:
+                raise ConfigError(f"recipe key `task.kinds.{name}`: expected caption, vqa or vqg, "
+                                  f"got {kind!r}")
+        self.kinds, self.factors, self.samples, self.seed = dict(kinds), dict(factors or {}), samples, seed
+        self.max_length, self.max_words = max_length, max_words
+        self.lm = LMLoss(label_smoothing)
+
+    def datasets(self, files: list[str], root: str) -> dict[str, list[dict]]:
+        """{file name: its (image, fill, response) items}, for each file of `data.train`."""
+        out = {}
+        for f in files:
+            name = Path(f).name
+            kind = self.kinds.get(name)
+            if kind is None:
+                raise ConfigError(f"recipe key `task.kinds`: `data.train` file {name} has no kind "
+                                  "(caption, vqa or vqg)")
+            if kind == "caption":
+                items = [{"image": r["image"], "fill": "", "response": r["caption"]}
+                         for r in caption_records(f, root, self.max_words)]
+            else:
+                items = []
+                for r in vqa_records(f, root):
+                    answer = Counter(dict(zip(r["answers"], r["weights"], strict=True))).most_common(1)[0][0]
+                    items.append({"image": r["image"], "fill": r["question"] if kind == "vqa" else answer,
+                                  "response": answer if kind == "vqa" else r["question"]})
+            if not items:
+                raise ConfigError(f"{f}: no items")
+            out[name] = items
+        return out
+
+    def records(self, files: list[str], root: str) -> list[dict]:
+        """`samples` (image, instruction, response) records drawn from the mixture."""
+        data = self.datasets(files, root)
+        mixer = Mixer({n: len(v) for n, v in data.items()}, self.seed, self.factors)
+        out = []
+        for k in range(self.samples):
+            name, i = mixer.pick(k)
+            item, templates = data[name][i], TEMPLATES[self.kinds[name]]
+            template = templates[int(np.random.default_rng([self.seed, k, 1]).integers(len(templates)))]
+            out.append({"image": item["image"], "input": template.format(item["fill"]) if "{}" in template
+                        else template, "target": item["response"], "dataset": name})
+        return out
+
+    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
+        return image_sample(image_size, train, hflip, augment)
+
+    def losses(self, model: PrefixLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
+        images = batch["image"].to(ctx.device)
+        lm = prefix_lm_loss(model, images, [f"{x} " for x in batch["input"]], list(batch["target"]),
+                            self.max_length, self.lm, ctx.device)
+        return {"loss": lm, "lm": lm}
