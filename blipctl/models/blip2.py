@@ -21,6 +21,7 @@ from blipctl.models.layers import LMHead
 from blipctl.models.llm import FrozenLM
 from blipctl.models.med import KVCache
 from blipctl.models.qformer import QFormer
+from blipctl.text.codecs import padded
 
 LN_VISION_EPS = 1e-5  # LAVIS's ln_vision is a default nn.LayerNorm (transformers' says 1e-6)
 
@@ -160,10 +161,7 @@ class Blip2Generator(FrozenVision):
             rows = [tok(a).input_ids for a in answers]
         else:
             rows = [tok(" " + a, add_special_tokens=False).input_ids + [self.eos] for a in answers]
-        width = max(map(len, rows))
-        ids = torch.tensor([r + [self.pad] * (width - len(r)) for r in rows], device=device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
-        return ids, mask
+        return padded(rows, self.pad, device)
 
     @torch.no_grad()
     def rank(self, images: torch.Tensor, questions: list[str], candidates: tuple, k: int = 128,

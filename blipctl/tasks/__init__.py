@@ -2,6 +2,6 @@
 
 A task is a small class named in a recipe (`task: {_component_: blipctl.tasks.caption.Caption}`)
 with `records(files, root)`, `sample(image_size, train)` and `losses(model, batch, ctx)`.
-The engine does the rest. The image-text pair tasks share their data side (`pairs.ImageTextPairs`);
-there is no other base class: each file reads top to bottom.
+The engine does the rest. The single-image tasks share their data side (`pairs.py`: image-text
+pairs, VQA records); there is no other base class: each file reads top to bottom.
 """

@@ -94,14 +94,3 @@ def prefix_lm_loss(model: PrefixLearner, images: torch.Tensor, inputs: list[str]
     return loss(logits, torch.cat([pad, ids], 1), torch.cat([pad, mask], 1), prompt_len=prompt + 1,
                 reduction=reduction)
 
-
-def ended(ids: torch.Tensor, mask: torch.Tensor, end: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T) right-padded ids -> (B, T + 1) with `end` after each row's last token (never cut
-    off by truncation, as LAVIS's appended "\\n" can be)."""
-    B = ids.shape[0]
-    ids = torch.cat([ids, torch.full_like(ids[:, :1], pad)], 1)
-    mask = torch.cat([mask, torch.zeros_like(mask[:, :1])], 1)
-    n = mask.sum(1)
-    rows = torch.arange(B, device=ids.device)
-    ids[rows, n], mask[rows, n] = end, 1
-    return ids, mask

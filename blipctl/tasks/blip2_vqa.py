@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import vqa_records
-from blipctl.data.loader import image_sample
 from blipctl.models.protocols import PrefixLearner
 from blipctl.objectives.lm import LMLoss
 from blipctl.tasks.blip2_stage2 import prefix_lm_loss
 from blipctl.tasks.context import Context
+from blipctl.tasks.pairs import VQARecords
 
 
-class PrefixVQA:
+class PrefixVQA(VQARecords):
     """prompt: the question's template, not a target (the paper's fine-tuning prompt
     "Question: {} Answer:"); max_length: text tokens."""
 
@@ -25,12 +24,6 @@ class PrefixVQA:
                  label_smoothing: float = 0.0):
         self.prompt, self.max_length = prompt, max_length
         self.lm = LMLoss(label_smoothing)
-
-    def records(self, files: list[str], root: str) -> list[dict]:
-        return [r for f in files for r in vqa_records(f, root)]
-
-    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
-        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model: PrefixLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         counts = torch.tensor([len(a) for a in batch["answers"]], device=ctx.device)

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 
 from blipctl.data.annotations import caption_records, vqa_records
-from blipctl.data.loader import image_sample
 from blipctl.data.mixer import Mixer
 from blipctl.errors import ConfigError
 from blipctl.models.protocols import PrefixLearner
 from blipctl.objectives.lm import LMLoss
 from blipctl.tasks.blip2_stage2 import prefix_lm_loss
 from blipctl.tasks.context import Context
+from blipctl.tasks.pairs import ImageRecords
 
 Kind = Literal["caption", "vqa", "vqg"]
 
@@ -79,7 +79,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 
-class InstructionTuning:
+class InstructionTuning(ImageRecords):
     """kinds: {annotation file name: caption | vqa | vqg}; factors: {file name: weight factor}
     (the paper's manual adjustments of the square-root rule); samples: picks drawn from the
     mixture; max_length: instruction and response tokens each (LAVIS: 128 in, 256 out)."""
@@ -131,9 +131,6 @@ class InstructionTuning:
             out.append({"image": item["image"], "input": template.format(item["fill"]) if "{}" in template
                         else template, "target": item["response"], "dataset": name})
         return out
-
-    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
-        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model: PrefixLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         images = batch["image"].to(ctx.device)

@@ -22,7 +22,7 @@ from blipctl.data.annotations import read_json_list
 from blipctl.data.text import pre_caption
 from blipctl.models.text_lm import TextLM
 from blipctl.objectives.lm import LMLoss
-from blipctl.tasks.blip2_stage2 import ended, split_at_random_word
+from blipctl.tasks.blip2_stage2 import split_at_random_word
 from blipctl.tasks.context import Context
 
 
@@ -80,3 +80,15 @@ class LMPretrain:
             ids, mask = ended(ids, mask, model.end_token, codec.tokenizer.pad_token_id)
             lm = self.lm(model.logits(ids, mask), ids, mask)
         return {"loss": lm, "lm": lm}
+
+
+def ended(ids: torch.Tensor, mask: torch.Tensor, end: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) right-padded ids -> (B, T + 1) with `end` after each row's last token (never cut
+    off by truncation)."""
+    B = ids.shape[0]
+    ids = torch.cat([ids, torch.full_like(ids[:, :1], pad)], 1)
+    mask = torch.cat([mask, torch.zeros_like(mask[:, :1])], 1)
+    n = mask.sum(1)
+    rows = torch.arange(B, device=ids.device)
+    ids[rows, n], mask[rows, n] = end, 1
+    return ids, mask

@@ -5,25 +5,18 @@ from __future__ import annotations
 
 import torch
 
-from blipctl.data.annotations import vqa_records
-from blipctl.data.loader import image_sample
 from blipctl.models.protocols import AnswerLearner
 from blipctl.objectives.lm import LMLoss
 from blipctl.tasks.context import Context
+from blipctl.tasks.pairs import VQARecords
 
 
-class VQA:
+class VQA(VQARecords):
     needs = AnswerLearner
 
     def __init__(self, max_length: int = 35, label_smoothing: float = 0.1):
         self.max_length = max_length
         self.lm = LMLoss(label_smoothing)
-
-    def records(self, files: list[str], root: str) -> list[dict]:
-        return [r for f in files for r in vqa_records(f, root)]
-
-    def sample(self, image_size: int, train: bool, hflip: bool = True, augment: bool = True):
-        return image_sample(image_size, train, hflip, augment)
 
     def losses(self, model: AnswerLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         codec = model.codec

@@ -13,6 +13,7 @@ token of its own. BLIP-1's conventions (`BlipText`):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -79,13 +80,9 @@ class BlipText:
                padding: str = "longest", device=None, truncation_side: str = "right"):
         """(B, T) ids and mask for `texts` as the `start` part of the model reads them;
         truncated to `max_length` tokens when it is given, from the `truncation_side` end."""
-        tok = self.tokenizer
-        side, tok.truncation_side = tok.truncation_side, truncation_side
-        try:
+        with truncating(self.tokenizer, truncation_side) as tok:
             enc = tok(texts, padding=padding, truncation=max_length is not None, max_length=max_length,
                       return_tensors="pt")
-        finally:
-            tok.truncation_side = side
         ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
         first = self.start_id(start)
         if first is not None:
@@ -136,6 +133,26 @@ class BlipText:
         return out
 
 
+@contextmanager
+def truncating(tok, side: str):
+    """The tokenizer, truncating from `side` ("left" or "right") while the block runs."""
+    before, tok.truncation_side = tok.truncation_side, side
+    try:
+        yield tok
+    finally:
+        tok.truncation_side = before
+
+
+def padded(rows: list[list[int]], pad: int, device=None):
+    """Id lists -> (B, T) ids right-padded with `pad`, and their mask."""
+    import torch
+
+    width = max(map(len, rows))
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+    return ids, mask
+
+
 @lru_cache(maxsize=4)
 def _lm_tokenizer(directory: str):
     from transformers import AutoTokenizer
@@ -155,17 +172,15 @@ class LMText:
         return _lm_tokenizer(self.tokenizer_dir)
 
     def prompts(self, texts: list[str], left: bool, device=None):
-        """(B, P) ids and mask of `texts` as the tokenizer writes them (OPT adds its BOS, T5 its
-        EOS), padded on the left for a decoder-only model (`left`), else on the right."""
-        enc = self.tokenizer(texts, padding=True, padding_side="left" if left else "right",
-                             return_tensors="pt")
-        return enc.input_ids.to(device), enc.attention_mask.to(device)
+        """(B, P) ids and mask of prompts, padded on the left for a decoder-only model (`left`),
+        else on the right (see `encode`)."""
+        return self.encode(texts, device=device, left=left)
 
-    def encode(self, texts: list[str], max_length: int | None = None, device=None):
-        """(B, T) ids and mask of `texts` for training, right-padded, with the tokenizer's own
-        special tokens (OPT's BOS first, T5's EOS last), truncated to `max_length` tokens."""
-        enc = self.tokenizer(texts, padding=True, padding_side="right", truncation=max_length is not None,
-                             max_length=max_length, return_tensors="pt")
+    def encode(self, texts: list[str], max_length: int | None = None, device=None, left: bool = False):
+        """(B, T) ids and mask of `texts` as the tokenizer writes them (OPT's BOS first, T5's EOS
+        last), padded on the right (on the left with `left`), truncated to `max_length` tokens."""
+        enc = self.tokenizer(texts, padding=True, padding_side="left" if left else "right",
+                             truncation=max_length is not None, max_length=max_length, return_tensors="pt")
         return enc.input_ids.to(device), enc.attention_mask.to(device)
 
     def joined(self, inputs: list[str], targets: list[str], max_length: int, end: int, device=None):
@@ -177,21 +192,15 @@ class LMText:
         "a photo of" + " cat"), so the target's first word keeps the token it has in the text."""
         import torch
 
-        tok = self.tokenizer
-        side, tok.truncation_side = tok.truncation_side, "left"
-        try:
+        with truncating(self.tokenizer, "left") as tok:
             heads = [tok(p.rstrip(), truncation=True, max_length=max_length).input_ids for p in inputs]
-        finally:
-            tok.truncation_side = side
         rows, lengths = [], []
         for p, t, head in zip(inputs, targets, heads, strict=True):
             tail = tok(p[len(p.rstrip()):] + t, add_special_tokens=False, truncation=True,
                        max_length=max_length - 1).input_ids
             rows.append(head + tail + [end])
             lengths.append(len(head) if p else 0)
-        width = max(map(len, rows))
-        ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows], device=device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+        ids, mask = padded(rows, tok.pad_token_id, device)
         return ids, mask, torch.tensor(lengths, device=device)
 
     def token(self, text: str) -> int | None:

@@ -35,8 +35,6 @@ def read_state(directory: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-
-
 def from_pretrained(auto, directory: Path, **kwargs):
     """`auto.from_pretrained(directory)` without transformers' progress bars: blipctl's stderr
     carries its own one-line messages."""
