@@ -96,6 +96,11 @@ def generate(step: Step, cache: Any, prompt: torch.Tensor, cfg: DecodeConfig, eo
         cfg = replace(cfg, max_new_tokens=None, min_new_tokens=None,
                       max_length=cfg.max_length if cfg.max_new_tokens is None else P + cfg.max_new_tokens,
                       min_length=cfg.min_length if cfg.min_new_tokens is None else P + cfg.min_new_tokens)
+    if cfg.max_length <= P:
+        from blipctl.errors import BlipctlError
+
+        raise BlipctlError(f"max_length {cfg.max_length} leaves no room after a {P}-token prompt (the length "
+                           "counts the prompt): raise --max-length (or the recipe's max_length)")
     if beams(cfg) == 1:
         return _sample_or_greedy(step, cache, prompt, cfg, eos, pad)
     return _beam_search(step, cache, prompt, cfg, eos, pad)

@@ -118,8 +118,9 @@ def frozen_llm(source: str, dtype: Dtype = "bf16") -> FrozenLM:
 
 def qformer(cfg: QFormerConfig, init: str | None = None) -> QFormer:
     """A Q-Former shaped by `cfg`. init: a transformers BERT (directory or Hub id such as
-    google-bert/bert-base-uncased), or a BLIP checkpoint whose text encoder starts it the same way (the
-    mini recipes use the mini BLIP pretraining's); None: random (N(0, 0.02))."""
+    google-bert/bert-base-uncased), a BLIP checkpoint whose text encoder starts it the same way (the
+    mini recipes use the mini BLIP pretraining's), or a BLIP-2 model whose Q-Former it copies
+    (InstructBLIP's text side from a stage-1 run); None: random (N(0, 0.02))."""
     from blipctl.checkpoints.qformer_init import from_bert, from_med
 
     model = QFormer(cfg)
@@ -144,9 +145,28 @@ def qformer(cfg: QFormerConfig, init: str | None = None) -> QFormer:
         state = source_state(init)
     except BlipctlError as e:
         raise BlipctlError(f"{where}: {str(e).removeprefix('--model ')}") from None
+    own = {k[len("qformer."):]: v for k, v in state.items() if k.startswith("qformer.")}
+    if own:  # a BLIP-2 model: its Q-Former as it is (InstructBLIP starts from stage 1's text side)
+        _load_qformer(model, own, f"{where} ({init})")
+        return model
     for prefix in ("encoder.", "text."):  # the image-grounded text encoder, whatever the task model
         text = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if text:
             from_med(model, text, f"{where} ({init})")
             return model
-    raise BlipctlError(f"{where}: {init} holds no BERT-style text encoder (encoder.* or text.*)")
+    raise BlipctlError(f"{where}: {init} holds no Q-Former (qformer.*) or BERT-style text encoder "
+                       "(encoder.* or text.*)")
+
+
+def _load_qformer(model: QFormer, state: dict, where: str) -> None:
+    """Every tensor of `model` from a BLIP-2 model's Q-Former; one line names what does not fit."""
+    mine = model.state_dict()
+    lacking = [k for k in mine if k not in state]
+    wrong = [k for k in mine if k in state and state[k].shape != mine[k].shape]
+    if lacking or wrong:
+        what = (f"lacks {len(lacking)} tensors of this Q-Former (e.g. qformer.{lacking[0]}; a stage-2 "
+                "Q-Former keeps no text side)" if lacking else
+                f"has qformer.{wrong[0]} of shape {tuple(state[wrong[0]].shape)}, this Q-Former "
+                f"{tuple(mine[wrong[0]].shape)}")
+        raise BlipctlError(f"{where}: the Q-Former {what}")
+    model.load_state_dict({k: state[k] for k in mine})

@@ -43,6 +43,10 @@ def caption(
     seed: int = typer.Option(0, "--seed", help="Seed for sampling."),
     prompt: str | None = typer.Option(None, "--prompt", help="Text the caption continues (default: the "
                                       "model's own, 'a picture of ' for BLIP, none for BLIP-2)."),
+    instruction: str | None = typer.Option(None, "--instruction", help="What a BLIP-2 or InstructBLIP model "
+                                           "is asked (InstructBLIP's Q-Former reads it too), e.g. 'A short "
+                                           "image description:'; the caption is the answer, and --max-length "
+                                           "and --min-length count its own tokens."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per batch."),
     dtype: DType = typer.Option(DType.auto, "--dtype", help=DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
@@ -50,11 +54,16 @@ def caption(
 ) -> None:
     """Caption images. A bad file is reported on stderr; the rest finish; exit code 1."""
     from blipctl.decode import DecodeConfig
+    from blipctl.errors import ConfigError
     from blipctl.workflows.infer import CaptionJob, expand_inputs
     from blipctl.workflows.infer import caption as run
 
+    if instruction is not None and prompt is not None:
+        raise ConfigError("--instruction and --prompt: give one (an instruction is what the model is asked, "
+                          "a prompt the text its caption continues)")
     paths, errors = expand_inputs(inputs, sys.stdin.readlines)
-    job = CaptionJob(model=model, llm=llm, prompt=prompt, batch_size=batch_size, dtype=dtype.value,
+    job = CaptionJob(model=model, llm=llm, prompt=prompt, instruction=instruction, batch_size=batch_size,
+                     dtype=dtype.value,
                      device=device,
                      decode=DecodeConfig(num_beams=num_beams, max_length=max_length,
                                          min_length=min_length, top_p=top_p,

@@ -283,8 +283,6 @@ class InstructBlip(Blip2Generator):
     (`qformer_codec`), truncating on the left at `MAX_INSTRUCTION` tokens, as LAVIS's."""
 
     MAX_INSTRUCTION = 128
-    NOT_WRITTEN = ("blipctl does not write InstructBLIP in transformers' format yet (it reads "
-                   "InstructBlipForConditionalGeneration); --to lavis writes it")
 
     def __init__(self, visual: nn.Module, ln_vision: nn.LayerNorm, qformer: QFormer, proj: nn.Linear,
                  llm: FrozenLM):

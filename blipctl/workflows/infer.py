@@ -15,6 +15,7 @@ class CaptionJob:
     model: str = "Salesforce/blip-image-captioning-base"
     llm: str | None = None  # the LM of a LAVIS BLIP-2 checkpoint
     prompt: str | None = None  # None: the model's own (`model.prompt`)
+    instruction: str | None = None  # BLIP-2 / InstructBLIP: what the LM (and InstructBLIP's Q-Former) reads
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     batch_size: int = 8
     dtype: str = "auto"  # fp32 | bf16 | auto (BLIP: fp32; BLIP-2's frozen parts: bf16 where it is fast)
@@ -82,6 +83,9 @@ def caption(paths: list[str], job: CaptionJob,
 
     dtype, device = torch_setup(job.dtype, job.device)
     model, dtype = loaded(job.model, job.llm, dtype, device, f"--model {job.model}", Captioner)
+    if job.instruction is not None and not hasattr(model, "vqa_prompt"):
+        raise BlipctlError(f"--instruction: a {type(model).__name__} captions without instructions (BLIP-2 "
+                           "and InstructBLIP models take one; --prompt is the text a BLIP caption continues)")
     for start in range(0, len(paths), job.batch_size):
         good, images, bad = _load_batch([{"image": p} for p in paths[start:start + job.batch_size]],
                                         model.image_size, device, dtype)
@@ -89,8 +93,11 @@ def caption(paths: list[str], job: CaptionJob,
         advance(len(bad))
         if not good:
             continue
-        prompt = model.prompt if job.prompt is None else job.prompt
-        for it, text in zip(good, model.caption(images, prompt, job.decode), strict=True):
+        prompt, decode = model.prompt if job.prompt is None else job.prompt, job.decode
+        if job.instruction is not None:  # as an answer's: the lengths count the caption's own tokens
+            prompt, decode = job.instruction, replace(decode, max_new_tokens=decode.max_length,
+                                                      min_new_tokens=decode.min_length)
+        for it, text in zip(good, model.caption(images, prompt, decode), strict=True):
             yield Result(it["image"], text=text)
         advance(len(good))
 

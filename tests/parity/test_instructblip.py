@@ -108,13 +108,65 @@ def test_cli_vqa_instruction_gives_transformers_tokens(saved, tmp_path):
     assert bad.returncode != 0 and "{}" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_export_to_hf_says_instructblip_is_not_written_yet(saved, tmp_path):
-    from conftest import run_cli
+def test_cli_caption_instruction_gives_transformers_tokens(saved, tmp_path):
+    """`blipctl caption --instruction`: the instruction goes to the Q-Former and to the LM, and
+    the caption is what transformers generates for it (3 beams; the lengths count the caption's
+    own tokens, as an answer's do)."""
+    import json
 
-    path, _, _ = saved
+    import numpy as np
+    from conftest import run_cli
+    from PIL import Image
+
+    from blipctl.data.images import load_rgb, preprocess
+
+    path, hf, tok = saved
+    ours = load_fp32(str(path))
+    Image.fromarray((np.random.RandomState(2).rand(30, 30, 3) * 255).astype("uint8")).save(tmp_path / "c.png")
+    pixels = preprocess(load_rgb(str(tmp_path / "c.png")), 30)[None]
+    instruction = "A short image description:"
+    r = run_cli("caption", str(tmp_path / "c.png"), "--model", str(path), "--dtype", "fp32", "--instruction",
+                instruction, "--max-length", "12", "--min-length", "4", "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    q_ids, q_mask, ids, mask = _hf_inputs(ours, tok, [instruction])
+    out = hf.generate(pixel_values=pixels, qformer_input_ids=q_ids, qformer_attention_mask=q_mask,
+                      input_ids=ids, attention_mask=mask, do_sample=False, num_beams=3,
+                      max_new_tokens=12, min_new_tokens=4)
+    want = out[:, 1:] if ours.llm.encoder_decoder else out[:, ids.shape[1]:]
+    text = tok.batch_decode(want, skip_special_tokens=True)[0].strip()
+    assert text and json.loads(r.stdout)["caption"] == text
+    image = str(tmp_path / "c.png")
+    other = run_cli("caption", image, "--model", str(path), "--dtype", "fp32", "--max-length", "12",
+                    "--instruction", "Question: what colour is the star? Short answer:", "--format", "jsonl")
+    assert json.loads(other.stdout)["caption"] != text  # the instruction is read
+    both = run_cli("caption", image, "--model", str(path), "--instruction", "x", "--prompt", "y")
+    assert both.returncode != 0 and "give one" in both.stderr and "Traceback" not in both.stderr
+
+
+def test_export_to_hf_round_trips_bit_exactly_and_transformers_reads_it(saved, tmp_path):
+    """`export --to hf` of an InstructBLIP model: transformers' InstructBlipForConditionalGeneration
+    and InstructBlipProcessor load the directory; every tensor equals the source's, and the
+    processor's Q-Former tokenizer writes the ids blipctl's Q-Former reads."""
+    from conftest import run_cli
+    from safetensors.torch import load_file
+    from transformers import InstructBlipForConditionalGeneration, InstructBlipProcessor
+
+    path, hf, _ = saved
     r = run_cli("export", "--model", str(path), "--to", "hf", "--out", str(tmp_path / "out"))
-    assert r.returncode != 0 and "does not write InstructBLIP in transformers' format" in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    assert r.returncode == 0, r.stderr
+    want = load_file(str(path / "model.safetensors"))
+    got = load_file(str(tmp_path / "out" / "model.safetensors"))
+    assert sorted(got) == sorted(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    again = InstructBlipForConditionalGeneration.from_pretrained(str(tmp_path / "out"))
+    assert type(again.language_model) is type(hf.language_model)
+    processor = InstructBlipProcessor.from_pretrained(str(tmp_path / "out"))
+    ours = load_fp32(str(tmp_path / "out"))
+    assert isinstance(ours, InstructBlip)
+    q = processor.qformer_tokenizer(INSTRUCTIONS, padding="longest", return_tensors="pt")
+    ids, mask = ours.qformer_codec.encode(INSTRUCTIONS, "text", 128, truncation_side="left")
+    assert torch.equal(q.input_ids, ids) and torch.equal(q.attention_mask, mask)
+    assert len(processor.qformer_tokenizer) == 30523 and processor.qformer_tokenizer.bos_token == "[DEC]"
 
 
 @pytest.mark.parametrize("lm", ["t5", "llama"])

@@ -49,3 +49,21 @@ def test_a_qformer_starts_from_a_blip_runs_text_encoder(pretrained):
     assert torch.equal(q.layers[1].attn.q.weight, text.layers[1].attn.q.weight)
     assert torch.equal(q.layers[0].mlp_query.fc1.weight, text.layers[0].mlp.fc1.weight)  # query FFN copied
     assert torch.equal(q.tok.weight[:text.embed.tok.weight.shape[0]], text.embed.tok.weight)
+
+
+def test_a_qformer_copies_a_blip2_models_and_names_a_missing_text_side(tmp_path):
+    import pytest
+    from blip2_fixtures import N_QUERY, blip2_opt, instructblip
+
+    from blipctl.errors import BlipctlError
+
+    instructblip(tmp_path / "instruct", "t5")  # a Q-Former with its text side, as stage 1 leaves it
+    cfg = builders.qformer_tiny(width=32, depth=2, vision_width=32, queries=N_QUERY, vocab_size=30523)
+    cfg = type(cfg)(**{**vars(cfg), "heads": 4, "mlp_width": 37, "max_positions": 512})
+    source = load_model(str(tmp_path / "instruct")).qformer
+    q = qformer(cfg, init=str(tmp_path / "instruct"))
+    for (name, mine), theirs in zip(q.state_dict().items(), source.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs), name
+    blip2_opt(tmp_path / "stage2")  # transformers' BLIP-2 keeps no text side
+    with pytest.raises(BlipctlError, match=r"model.qformer.init.*lacks .* a stage-2 Q-Former keeps no text"):
+        qformer(cfg, init=str(tmp_path / "stage2"))

@@ -27,3 +27,18 @@ def test_top_p_sampling_is_seeded():
     a = _sample_top_p(logits, 0.9, 1.0, torch.Generator().manual_seed(7))
     b = _sample_top_p(logits, 0.9, 1.0, torch.Generator().manual_seed(7))
     assert torch.equal(a, b)
+
+
+def test_a_prompt_that_fills_max_length_is_a_one_line_error_for_greedy_and_beams():
+    import pytest
+
+    from blipctl.decode import DecodeConfig, generate
+    from blipctl.errors import BlipctlError
+
+    def step(ids, cache):  # never reached
+        raise AssertionError
+
+    for beams in (1, 3):
+        cfg = DecodeConfig(num_beams=beams, max_length=4, min_length=1)
+        with pytest.raises(BlipctlError, match="max_length 4 leaves no room after a 5-token prompt"):
+            generate(step, None, torch.ones(2, 5, dtype=torch.long), cfg, eos=2, pad=0)

@@ -65,6 +65,18 @@ def test_splits_are_disjoint(corpus):
         assert {i for r in _load(root, f"nlvr_{s}.json") for i in r["images"]} <= images
 
 
+def test_vqa_kind_files_split_each_vqa_file_by_question_kind(corpus):
+    root, _ = corpus
+    for s in ("train", "val", "test"):
+        whole = _load(root, f"vqa_{s}.json")
+        parts = {k: _load(root, f"vqa_{s}_{k}.json") for k in language.QUESTION_TYPES}
+        assert sorted(q["question_id"] for rows in parts.values() for q in rows) == \
+            sorted(q["question_id"] for q in whole)
+        assert all(q["question"].startswith(("what color", "how many", "is there", "where")[i])
+                   for i, rows in enumerate(parts.values()) for q in rows)
+        assert all(parts.values())
+
+
 def test_images_decode_and_differ(corpus):
     root, _ = corpus
     arrays = [np.asarray(Image.open(root / image_path(i, 72))) for i in (0, 1, 80, 81)]
@@ -180,7 +192,9 @@ def test_docs_list_every_file(corpus):
     """Every file written is documented in docs/data.md, and every documented file is written."""
     root, _ = corpus
     documented = re.findall(r"^\| `([^`]+)`", DOCS.read_text(), flags=re.M)
+    kinds = "(" + "|".join(language.QUESTION_TYPES) + ")"
     patterns = {name: re.compile(re.escape(name).replace(re.escape("{split}"), "(train|val|test)")
+                                 .replace(re.escape("{kind}"), kinds)
                                  .replace("NNNNNN", r"\d{6}")) for name in documented}
     written = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     for path in written:

@@ -216,13 +216,18 @@ def hf_config(model) -> dict:
                    num_attention_heads=q.heads, intermediate_size=q.mlp_width,
                    max_position_embeddings=q.max_positions, cross_attention_frequency=q.cross_every,
                    layer_norm_eps=q.eps, use_qformer_text_input=q.text_ffn, hidden_act="gelu")
-    cfg = dict(model_type="blip-2", vision_config=vision, qformer_config=qformer, num_query_tokens=q.queries)
+    instruct = isinstance(model, InstructBlip)
+    if instruct:  # InstructBLIP's Q-Former config has no switch: its text side always exists
+        del qformer["use_qformer_text_input"]
+    cfg = dict(model_type="instructblip" if instruct else "blip-2", vision_config=vision,
+               qformer_config=qformer, num_query_tokens=q.queries)
     if isinstance(model, Blip2Generator):
         cfg["text_config"] = model.llm.lm.config.to_dict()
         image = getattr(model.codec.tokenizer, "image_token", None)
         if image is not None:  # new-style: the tokenizer writes the image tokens
             cfg["image_token_index"] = model.codec.tokenizer.convert_tokens_to_ids(image)
-        cfg["architectures"] = ["Blip2ForConditionalGeneration"]
+        cfg["architectures"] = ["InstructBlipForConditionalGeneration" if instruct
+                                else "Blip2ForConditionalGeneration"]
     else:
         cfg["image_text_hidden_size"] = model.vision_proj.out_features
         cfg["architectures"] = ["Blip2ForImageTextRetrieval"]
@@ -236,7 +241,7 @@ def hf_state(model) -> tuple[dict[str, torch.Tensor], list[str]]:
     head = [k for k in ours if k.startswith("lm_head.")]
     ours = {k: v for k, v in ours.items() if k not in head}
     if isinstance(model, Blip2Generator):
-        theirs = GENERATOR_KEYS.to_theirs(ours)
+        theirs = (INSTRUCT_KEYS if isinstance(model, InstructBlip) else GENERATOR_KEYS).to_theirs(ours)
         lm = model.llm.lm
         tied = set(_tied_keys(lm))
         theirs.update({LM_PREFIX + k: v for k, v in lm.state_dict().items() if k not in tied})
@@ -245,9 +250,24 @@ def hf_state(model) -> tuple[dict[str, torch.Tensor], list[str]]:
     return theirs, head
 
 
+def qformer_tokenizer(model: InstructBlip):
+    """The Q-Former's tokenizer as transformers' InstructBLIP keeps it: BERT's vocab and [DEC]
+    (LAVIS's), without the [ENC] that BLIP-1's tokenizer adds last."""
+    from transformers import BertTokenizer
+
+    from blipctl.text.tokenizer import DEC_TOKEN
+
+    codec = model.qformer_codec
+    vocab = {t: i for t, i in codec.tokenizer.get_vocab().items() if i < codec.id_count and t != DEC_TOKEN}
+    tok = BertTokenizer(vocab=vocab, do_lower_case=True)
+    tok.add_special_tokens({"bos_token": DEC_TOKEN})
+    return tok
+
+
 def save(model, out: str | Path) -> None:
-    """A directory that transformers' Blip2* class loads, with the LM's tokenizer and an image
-    processor (Blip2Processor); each file written atomically. Tensors transformers has no
+    """A directory that transformers' Blip2* or InstructBlip* class loads, with the LM's tokenizer
+    and an image processor (Blip2Processor; InstructBlipProcessor, which keeps the Q-Former's
+    tokenizer in qformer_tokenizer/); each file written atomically. Tensors transformers has no
     place for (LAVIS's `temp`, the ITG head) are named on stderr, not written."""
     import sys
     import tempfile
@@ -257,8 +277,6 @@ def save(model, out: str | Path) -> None:
 
     from blipctl.files import write_bytes, write_text
 
-    if isinstance(model, InstructBlip):
-        raise BlipctlError(f"--to hf: {model.NOT_WRITTEN}")
     out = Path(out)
     state, head = hf_state(model)
     cfg = hf_config(model)
@@ -272,12 +290,18 @@ def save(model, out: str | Path) -> None:
     size = model.image_size
     images = BlipImageProcessor(size={"height": size, "width": size})
     with tempfile.TemporaryDirectory(dir=out, prefix=".processor.") as tmp:
-        if isinstance(model, Blip2Generator):
+        if isinstance(model, InstructBlip):
+            from transformers import InstructBlipProcessor
+
+            InstructBlipProcessor(images, model.codec.tokenizer, qformer_tokenizer(model),
+                                  num_query_tokens=model.qformer.cfg.queries).save_pretrained(tmp)
+        elif isinstance(model, Blip2Generator):
             queries = model.qformer.cfg.queries
             Blip2Processor(images, model.codec.tokenizer, num_query_tokens=queries).save_pretrained(tmp)
         else:
             images.save_pretrained(tmp)
             model.codec.tokenizer.save_pretrained(tmp)
-        for f in sorted(Path(tmp).iterdir()):
+        for f in sorted(Path(tmp).rglob("*")):  # InstructBLIP's Q-Former tokenizer is in qformer_tokenizer/
             if f.is_file():
-                write_bytes(out / f.name, f.read_bytes())
+                (out / f.relative_to(tmp)).parent.mkdir(parents=True, exist_ok=True)
+                write_bytes(out / f.relative_to(tmp), f.read_bytes())

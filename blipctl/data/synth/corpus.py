@@ -105,6 +105,10 @@ def generate(spec: SynthSpec, out: str | Path,
                             "dataset": "vqa", **q})
                 qid += 1
         _write_json(out / f"vqa_{split}.json", vqa)
+        for kind, qtype in language.QUESTION_TYPES.items():  # one file per kind: InstructBLIP holds some out
+            rows = [q for q in vqa if q["question_type"] == qtype]
+            _write_json(out / f"vqa_{split}_{kind}.json", rows)
+            files[f"vqa_{split}_{kind}.json"] = len(rows)
         if split == "train":
             train_texts += [t for q in vqa for t in (q["question"], *q["answer"])]
         files[f"vqa_{split}.json"] = len(vqa)

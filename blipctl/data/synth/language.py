@@ -219,6 +219,9 @@ def _q_where(scene: Scene, rng: random.Random):
 
 
 QUESTION_KINDS = (_q_colour, _q_count, _q_exists, _q_where)
+# each kind's `question_type` (VQAv2's field: the question's first words), by the kind's name
+QUESTION_TYPES = {"colour": "what color is the", "count": "how many", "exists": "is there a",
+                  "where": "where is the"}
 
 
 def questions(scene: Scene, rng: random.Random, k: int) -> list[dict]:
