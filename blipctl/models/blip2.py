@@ -182,6 +182,26 @@ class Blip2Generator(FrozenVision):
                                       cand, cand_mask).view(B, k)
         return top.gather(1, score.argmax(1, keepdim=True)).squeeze(1).tolist()
 
+    @torch.no_grad()
+    def choice_scores(self, images: torch.Tensor, questions: list[str], choices: list[list[str]],
+                      templates: list[str] | None = None, rows: int = 256) -> list[list[float]]:
+        """Each question's own candidates (multiple-choice datasets: ScienceQA, IconQA, VisDial's
+        100 options, HM's yes/no), each scored as `rank` scores it: the summed log-probability of
+        its tokens, end token included, after the image queries and the prompt; no pruning.
+        rows: (question, candidate) pairs per LM pass. Returns B lists of scores."""
+        prompts = self._asked(questions, templates)
+        prefix = self.prefix(images, prompts)
+        counts = [len(c) for c in choices]
+        owner = torch.repeat_interleave(torch.arange(len(prompts)), torch.tensor(counts))
+        flat = [a for c in choices for a in c]
+        scores = []
+        for start in range(0, len(flat), rows):
+            who = owner[start:start + rows]
+            cand, mask = self.candidates(flat[start:start + rows], prefix.device)
+            scores.append(self._answer_logprobs(prefix[who.to(prefix.device)],
+                                                [prompts[i] for i in who.tolist()], cand, mask))
+        return [s.tolist() for s in torch.cat(scores).split(counts)] if scores else [[] for _ in prompts]
+
     def _answer_logprobs(self, prefix: torch.Tensor, prompts: list[str], cand: torch.Tensor,
                          cand_mask: torch.Tensor, first_only: bool = False) -> torch.Tensor:
         """(N,) summed log-probabilities of the answers cand (N, L) after [prefix; prompt], or with

@@ -67,6 +67,14 @@ class AnswerRanker(Answerer, Protocol):
 
 
 @runtime_checkable
+class ChoiceScorer(Answerer, Protocol):
+    """score each question's own candidate answers"""
+
+    def choice_scores(self, images: torch.Tensor, questions: list[str], choices: list[list[str]],
+                      templates: list[str] | None = None) -> list[list[float]]: ...
+
+
+@runtime_checkable
 class Embedder(VisionTower, ImageTextModel, Protocol):
     """embed images and texts in one space (ITC)"""
 

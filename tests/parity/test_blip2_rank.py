@@ -64,6 +64,12 @@ def test_candidate_scores_equal_transformers_and_rank_picks_the_best(saved):
     first = ours._answer_logprobs(prefix, prompts, cand[:, :0].new_zeros(2, 0), mask[:, :0].new_zeros(2, 0),
                                   first_only=True)  # (2, V)
     assert ours.rank(pixels, QUESTIONS, (cand, mask), k=1) == first[:, cand[:, 0]].argmax(1).tolist()
+    # each question's own candidates, scored as above, across LM passes of 3 rows
+    own = [[ANSWERS[3], ANSWERS[0]], ANSWERS[1:]]
+    scores = ours.choice_scores(pixels, QUESTIONS, own, rows=3)
+    assert [len(s) for s in scores] == [2, 3]
+    assert abs(scores[0][0] - want[0, 3].item()) < 1e-3 and abs(scores[0][1] - want[0, 0].item()) < 1e-3
+    assert (torch.tensor(scores[1]) - want[1, 1:]).abs().max() < 1e-3
 
 
 def test_cli_vqa_answers_ranks_with_a_blip2_model(saved, tmp_path):
