@@ -65,14 +65,14 @@ class WarmStart:
 
     source: str
     loaded: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # not in the source: kept at initialisation
+    missing: list[str] = field(default_factory=list)  # not in the source: kept as the recipe built them
     skipped: list[str] = field(default_factory=list)  # in the source with another shape
 
     def __str__(self) -> str:
         report = f"{len(self.loaded)} tensors from {self.source}"
         if self.missing:
             more = ", ..." if len(self.missing) > 3 else ""
-            report += (f"; {len(self.missing)} not in it, kept at initialisation "
+            report += (f"; {len(self.missing)} not in it, kept as built "
                        f"({', '.join(self.missing[:3])}{more})")
         if self.skipped:
             report += f"; {len(self.skipped)} skipped for shape ({', '.join(self.skipped[:3])})"

@@ -300,7 +300,8 @@ class InstructBlip(Blip2Generator):
     as [queries; instruction tokens] under one bidirectional mask (only the queries
     cross-attend to the image); the query outputs alone are projected into the LM, followed by
     the instruction as its prompt. The Q-Former's tokenizer is bert-base-uncased + [DEC]
-    (`qformer_codec`), truncating on the left at `MAX_INSTRUCTION` tokens, as LAVIS's."""
+    (`qformer_codec`), truncating on the left at `MAX_INSTRUCTION` tokens, as LAVIS's (or at the
+    Q-Former's positions, if fewer)."""
 
     MAX_INSTRUCTION = 128
 
@@ -312,6 +313,7 @@ class InstructBlip(Blip2Generator):
     def queries(self, image: torch.Tensor, prompts: list[str] | None = None) -> torch.Tensor:
         """(B, N, Dv) image tokens and B instructions -> (B, Q, D) query outputs."""
         prompts = [""] * image.shape[0] if prompts is None else prompts
-        ids, mask = self.qformer_codec.encode(prompts, "text", self.MAX_INSTRUCTION, device=image.device,
+        most = min(self.MAX_INSTRUCTION, self.qformer.cfg.max_positions)  # a small Q-Former has fewer
+        ids, mask = self.qformer_codec.encode(prompts, "text", most, device=image.device,
                                               truncation_side="left")
         return self.qformer(ids, image, mask)[:, :self.qformer.cfg.queries]

@@ -197,14 +197,22 @@ def blip2_stage2(vision: nn.Module, qformer: QFormer | QFormerConfig, llm: Froze
 
 
 def blip2_instruct(vision: nn.Module, qformer: QFormer | QFormerConfig, llm: FrozenLM, prompt: str = "",
-                   qformer_vocab: str | None = None) -> InstructBlip:
+                   qformer_vocab: str | None = None, end: str | None = None) -> InstructBlip:
     """InstructBLIP (LAVIS `blip2_t5_instruct` / `blip2_vicuna_instruct`): BLIP-2 stage 2 whose
     Q-Former keeps its text side to read the instruction with the queries. qformer_vocab: the
-    Q-Former tokenizer's vocab file (None: bert-base-uncased's; the mini recipes' corpus vocab)."""
+    Q-Former tokenizer's vocab file (None: bert-base-uncased's; the mini recipes' corpus vocab).
+    end: the text a decoder-only LM ends a response with, if not its EOS (Vicuna's): the mini
+    OPT learnt to end its texts with "\n"."""
+    from blipctl.errors import ConfigError
     from blipctl.text.codecs import BlipText
 
     model = _generator(InstructBlip, vision, qformer, llm, prompt)
     model.qformer_codec = BlipText(grounded_start="[CLS]", vocab_file=qformer_vocab)
+    if end is not None:
+        model.end_token = model.codec.token(end)
+        if model.end_token is None or llm.encoder_decoder:
+            raise ConfigError(f"recipe key `model.end`: {end!r} is not one token of a decoder-only LM's "
+                              "tokenizer")
     return model
 
 

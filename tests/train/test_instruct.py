@@ -99,3 +99,26 @@ def test_the_instructblip_builder_reads_the_instruction_and_ends_with_eos(pretra
     image = torch.randn(1, 3, 32, 32).expand(2, -1, -1, -1)
     prefix = model.prefix(image, ["a short image caption:", "question: how many stars?"])
     assert (prefix[0] - prefix[1]).abs().max() > 1e-4
+
+
+def test_an_instructblip_builder_takes_the_lms_own_end_and_fits_instructions_to_its_positions(pretrained,
+                                                                                             tmp_path):
+    """`end`: the mini OPT ends its texts with a newline, so its InstructBLIP does too; an
+    instruction longer than a small Q-Former's positions keeps its last tokens (left truncation)."""
+    from blip2_fixtures import opt_lm
+
+    from blipctl.checkpoints.parts import frozen_llm, frozen_tower
+    from blipctl.models import builders
+
+    opt_lm(tmp_path)
+    cfg = builders.qformer_tiny(width=128, depth=2, queries=4, vocab_size=30524)
+    tower, lm = frozen_tower(str(pretrained[0]), "fp32"), frozen_llm(str(tmp_path), "fp32")
+    model = builders.blip2_instruct(tower, cfg, lm, end="\n")
+    assert model.eos == model.codec.token("\n") != model.llm.lm.config.eos_token_id
+    with pytest.raises(ConfigError, match="model.end"):
+        builders.blip2_instruct(tower, cfg, lm, end="not one token")
+    image = torch.randn(1, 3, 32, 32).expand(2, -1, -1, -1)
+    long = "please look at the picture very carefully " * 12  # far more than 64 positions
+    a = model.queries(model.encode_image(image), [long + "how many stars?", "how many stars?"])
+    b = model.queries(model.encode_image(image), [long + "how many stars?", "what colour is it?"])
+    assert torch.allclose(a[0], b[0]) and (a[1] - b[1]).abs().max() > 1e-4
