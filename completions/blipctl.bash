@@ -109,7 +109,7 @@ _blipctl_argument_kind() {
     esac
 }
 
-_blipctl_recipes="blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa blip2/caption_coco_opt blip2/eval_caption_coco blip2/eval_gqa_zeroshot blip2/eval_nocaps blip2/eval_okvqa_zeroshot blip2/eval_retrieval_coco blip2/eval_retrieval_flickr blip2/eval_vqav2_zeroshot blip2/pretrain_stage1 blip2/pretrain_stage2_opt blip2/pretrain_stage2_t5 blip2/retrieval_coco mini/blip2_opt mini/blip2_stage1 mini/blip2_t5 mini/blip2_vqa mini/bootstrap mini/caption mini/corpus mini/eval_blip2_caption mini/eval_blip2_vqa mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/instructblip mini/lm_opt mini/lm_t5 mini/nlvr mini/pretrain mini/retrieval mini/vqa"
+_blipctl_recipes="blip/caption_coco blip/eval_caption_coco blip/eval_nlvr blip/eval_retrieval_coco blip/eval_retrieval_flickr blip/eval_vqa blip/nlvr blip/pretrain_base blip/retrieval_coco blip/retrieval_flickr blip/vqa blip2/caption_coco_opt blip2/eval_caption_coco blip2/eval_gqa_zeroshot blip2/eval_nocaps blip2/eval_okvqa_zeroshot blip2/eval_retrieval_coco blip2/eval_retrieval_flickr blip2/eval_vqav2_zeroshot blip2/pretrain_stage1 blip2/pretrain_stage2_opt blip2/pretrain_stage2_t5 blip2/retrieval_coco mini/blip2_opt mini/blip2_stage1 mini/blip2_t5 mini/blip2_vqa mini/bootstrap mini/caption mini/corpus mini/eval_blip2_caption mini/eval_blip2_vqa mini/eval_caption mini/eval_nlvr mini/eval_retrieval mini/eval_vqa mini/instructblip mini/instructblip_blind mini/lm_opt mini/lm_t5 mini/nlvr mini/pretrain mini/retrieval mini/vqa"
 
 _blipctl_complete_kind() {
     local kind="$1" cur="$2"
