@@ -3,13 +3,17 @@ response) samples with its task's instruction templates, mixed by the square-roo
 (`data.mixer`); the LM's loss covers the response and its end token only, and an InstructBLIP
 Q-Former reads the instruction too (`blip2_stage2.prefix_lm_loss`).
 
-Each file of `data.train` is one dataset of a kind (`kinds: {file: caption|vqa|vqg}`):
+Each file of `data.train` is a dataset of a kind, or one per kind (`kinds: {file: kind or [kinds]}`;
+a file read as several kinds is a dataset per kind, named `file:kind`):
 
-    caption  an image-caption file: the instruction a caption template, the response a caption
-    vqa      a VQA file: the instruction a VQA template around the question, the response its most
-             common answer
-    vqg      the same file read backwards: the instruction asks for a question whose answer is
-             given, the response is the question
+    caption       an image-caption file: the instruction a caption template, the response a caption
+    vqa           a VQA file: the instruction a VQA template around the question, the response its
+                  most common answer
+    vqg           a VQA file read backwards: the instruction asks for a question whose answer is
+                  given, the response is the question
+    conversation  LLaVA-Instruct-150K's `[{image, conversations: [{from: human|gpt, value}]}]`: each
+                  human turn is an instruction as it stands (the paper adds no template), the gpt
+                  turn after it the response; turns are taken one by one, without the earlier ones
 
 The mixture is drawn once, `samples` picks at positions 0..samples-1 of a `Mixer` seeded by
 `seed` (a pure function of the position: the same records on every rank and on a resume), and the
@@ -34,7 +38,7 @@ from blipctl.tasks.blip2_stage2 import prefix_lm_loss
 from blipctl.tasks.context import Context
 from blipctl.tasks.pairs import ImageRecords
 
-Kind = Literal["caption", "vqa", "vqg"]
+Kind = Literal["caption", "vqa", "vqg", "conversation"]
 
 # The InstructBLIP paper's templates (arXiv 2305.06500, appendix Table 5, "Instruction templates
 # used for transforming held-in datasets into instruction tuning data", as transcribed by readers
@@ -76,6 +80,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Considering the picture, come up with a question where the answer is: {}.",
         "Taking the image into account, generate an question that has the answer: {}. Question:",
     ),
+    "conversation": ("{}",),
 }
 
 
@@ -86,47 +91,45 @@ class InstructionTuning(ImageRecords):
 
     needs = PrefixLearner
 
-    def __init__(self, kinds: dict[str, Kind], factors: dict[str, float] | None = None, samples: int = 10000,
-                 seed: int = 0, max_length: int = 128, max_words: int = 50, label_smoothing: float = 0.0):
+    def __init__(self, kinds: dict[str, Kind | list[Kind]], factors: dict[str, float] | None = None,
+                 samples: int = 10000, seed: int = 0, max_length: int = 128, max_words: int = 50,
+                 label_smoothing: float = 0.0):
         for name, kind in kinds.items():
-            if kind not in TEMPLATES:
-                raise ConfigError(f"recipe key `task.kinds.{name}`: expected caption, vqa or vqg, "
-                                  f"got {kind!r}")
+            for k in [kind] if isinstance(kind, str) else kind:
+                if k not in TEMPLATES:
+                    raise ConfigError(f"recipe key `task.kinds.{name}`: expected caption, vqa, vqg or "
+                                      f"conversation, got {k!r}")
         self.kinds, self.factors, self.samples, self.seed = dict(kinds), dict(factors or {}), samples, seed
         self.max_length, self.max_words = max_length, max_words
         self.lm = LMLoss(label_smoothing)
 
-    def datasets(self, files: list[str], root: str) -> dict[str, list[dict]]:
-        """{file name: its (image, fill, response) items}, for each file of `data.train`."""
+    def datasets(self, files: list[str], root: str) -> dict[str, tuple[Kind, list[dict]]]:
+        """{dataset name: (its kind, its (image, fill, response) items)}, for each file of
+        `data.train` and each of its kinds."""
         out = {}
         for f in files:
             name = Path(f).name
-            kind = self.kinds.get(name)
-            if kind is None:
+            kinds = self.kinds.get(name)
+            if kinds is None:
                 raise ConfigError(f"recipe key `task.kinds`: `data.train` file {name} has no kind "
-                                  "(caption, vqa or vqg)")
-            if kind == "caption":
-                items = [{"image": r["image"], "fill": "", "response": r["caption"]}
-                         for r in caption_records(f, root, self.max_words)]
-            else:
-                items = []
-                for r in vqa_records(f, root):
-                    answer = Counter(dict(zip(r["answers"], r["weights"], strict=True))).most_common(1)[0][0]
-                    items.append({"image": r["image"], "fill": r["question"] if kind == "vqa" else answer,
-                                  "response": answer if kind == "vqa" else r["question"]})
-            if not items:
-                raise ConfigError(f"{f}: no items")
-            out[name] = items
+                                  "(caption, vqa, vqg or conversation)")
+            several = not isinstance(kinds, str)
+            for kind in kinds if several else [kinds]:
+                items = _items(kind, f, root, self.max_words)
+                if not items:
+                    raise ConfigError(f"{f}: no items")
+                out[f"{name}:{kind}" if several else name] = (kind, items)
         return out
 
     def records(self, files: list[str], root: str) -> list[dict]:
         """`samples` (image, instruction, response) records drawn from the mixture."""
         data = self.datasets(files, root)
-        mixer = Mixer({n: len(v) for n, v in data.items()}, self.seed, self.factors)
+        mixer = Mixer({n: len(items) for n, (_, items) in data.items()}, self.seed, self.factors)
         out = []
         for k in range(self.samples):
             name, i = mixer.pick(k)
-            item, templates = data[name][i], TEMPLATES[self.kinds[name]]
+            kind, items = data[name]
+            item, templates = items[i], TEMPLATES[kind]
             template = templates[int(np.random.default_rng([self.seed, k, 1]).integers(len(templates)))]
             out.append({"image": item["image"], "input": template.format(item["fill"]) if "{}" in template
                         else template, "target": item["response"], "dataset": name})
@@ -137,3 +140,40 @@ class InstructionTuning(ImageRecords):
         lm = prefix_lm_loss(model, images, [f"{x} " for x in batch["input"]], list(batch["target"]),
                             self.max_length, self.lm, ctx.device)
         return {"loss": lm, "lm": lm}
+
+
+def _items(kind: Kind, path: str, root: str, max_words: int) -> list[dict]:
+    """(image, fill, response) items of one annotation file read as `kind`."""
+    if kind == "caption":
+        return [{"image": r["image"], "fill": "", "response": r["caption"]}
+                for r in caption_records(path, root, max_words)]
+    if kind == "conversation":
+        return conversation_items(path, root)
+    items = []
+    for r in vqa_records(path, root):
+        answer = Counter(dict(zip(r["answers"], r["weights"], strict=True))).most_common(1)[0][0]
+        items.append({"image": r["image"], "fill": r["question"] if kind == "vqa" else answer,
+                      "response": answer if kind == "vqa" else r["question"]})
+    return items
+
+
+def conversation_items(path: str, root: str) -> list[dict]:
+    """LLaVA-Instruct-150K (`llava_instruct_150k.json`): one item per (human, gpt) turn pair, the
+    human turn without its `<image>` mark as the instruction, the gpt turn as the response."""
+    from blipctl.data.annotations import _field, read_json_list
+    from blipctl.errors import BlipctlError
+
+    items = []
+    for i, rec in enumerate(read_json_list(path)):
+        image = _field(rec, "image", str, Path(path), i)
+        turns = _field(rec, "conversations", list, Path(path), i)
+        for j in range(0, len(turns) - 1, 2):
+            ask, reply = turns[j], turns[j + 1]
+            if not (isinstance(ask, dict) and isinstance(reply, dict) and ask.get("from") == "human"
+                    and reply.get("from") == "gpt" and isinstance(ask.get("value"), str)
+                    and isinstance(reply.get("value"), str)):
+                raise BlipctlError(f"{path}: record {i}: turns {j} and {j + 1} should be a human turn and "
+                                   "the gpt turn answering it ({from, value})")
+            question = ask["value"].replace("<image>", "").strip()
+            items.append({"image": str(Path(root) / image), "fill": question, "response": reply["value"]})
+    return items

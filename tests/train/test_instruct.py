@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 import torch
 
-from blipctl.errors import ConfigError
+from blipctl.errors import BlipctlError, ConfigError
 from blipctl.tasks.instruct import TEMPLATES, InstructionTuning
 
 
@@ -60,7 +60,7 @@ def test_a_file_without_a_kind_is_refused_in_one_line(corpus):
     root, _ = corpus
     with pytest.raises(ConfigError, match="vqa_train.json has no kind"):
         InstructionTuning({"caption_train.json": "caption"}).records(_files(root), str(root))
-    with pytest.raises(ConfigError, match="expected caption, vqa or vqg"):
+    with pytest.raises(ConfigError, match="expected caption, vqa, vqg or conversation"):
         InstructionTuning({"caption_train.json": "story"})
 
 
@@ -122,3 +122,33 @@ def test_an_instructblip_builder_takes_the_lms_own_end_and_fits_instructions_to_
     a = model.queries(model.encode_image(image), [long + "how many stars?", "how many stars?"])
     b = model.queries(model.encode_image(image), [long + "how many stars?", "what colour is it?"])
     assert torch.allclose(a[0], b[0]) and (a[1] - b[1]).abs().max() > 1e-4
+
+
+def test_a_file_read_as_two_kinds_is_two_datasets_of_the_mixture(corpus):
+    root, m = corpus
+    files = [str(root / "caption_train.json"), str(root / "vqa_train.json")]
+    task = InstructionTuning({"caption_train.json": "caption", "vqa_train.json": ["vqa", "vqg"]}, samples=600)
+    records = task.records(files, str(root))
+    n = Counter(r["dataset"] for r in records)
+    assert set(n) == {"caption_train.json", "vqa_train.json:vqa", "vqa_train.json:vqg"}
+    vqg = [r for r in records if r["dataset"] == "vqa_train.json:vqg"]
+    assert all(any(_fills(t, r["input"]) for t in TEMPLATES["vqg"]) for r in vqg)
+    sizes = {"caption_train.json": m["files"]["caption_train.json"]} | {
+        k: m["files"]["vqa_train.json"] for k in ("vqa_train.json:vqa", "vqa_train.json:vqg")}
+    p = math.sqrt(sizes["vqa_train.json:vqg"]) / sum(math.sqrt(s) for s in sizes.values())
+    assert abs(n["vqa_train.json:vqg"] - 600 * p) < 4 * math.sqrt(600 * p * (1 - p))
+
+
+def test_conversation_turns_are_instructions_as_they_stand(tmp_path):
+    turns = [{"from": "human", "value": "<image>\nWhat is on the table?"},
+             {"from": "gpt", "value": "A cake."},
+             {"from": "human", "value": "Why is it there?"}, {"from": "gpt", "value": "A birthday."}]
+    (tmp_path / "llava.json").write_text(json.dumps([{"id": "1", "image": "a.jpg", "conversations": turns}]))
+    task = InstructionTuning({"llava.json": "conversation"}, samples=20)
+    records = task.records([str(tmp_path / "llava.json")], str(tmp_path))
+    pairs = {(r["input"], r["target"]) for r in records}
+    assert pairs == {("What is on the table?", "A cake."), ("Why is it there?", "A birthday.")}
+    assert all(r["image"] == str(tmp_path / "a.jpg") for r in records)
+    (tmp_path / "bad.json").write_text(json.dumps([{"image": "a.jpg", "conversations": turns[1:3]}]))
+    with pytest.raises(BlipctlError, match=r"bad.json: record 0: turns 0 and 1 should be a human turn"):
+        InstructionTuning({"bad.json": "conversation"}).records([str(tmp_path / "bad.json")], str(tmp_path))
