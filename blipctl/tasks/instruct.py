@@ -15,14 +15,16 @@ a file read as several kinds is a dataset per kind, named `file:kind`):
                   human turn is an instruction as it stands (the paper adds no template), the gpt
                   turn after it the response; turns are taken one by one, without the earlier ones
 
-The mixture is drawn once, `samples` picks at positions 0..samples-1 of a `Mixer` seeded by
-`seed` (a pure function of the position: the same records on every rank and on a resume), and the
-engine shuffles them each epoch. Templates are chosen per pick from the same seed.
+The mixture is `samples` picks at positions 0..samples-1 of a `Mixer` seeded by `seed` (a pure
+function of the position: the same records on every rank and on a resume), made as they are read
+(`Mixture`), and the engine shuffles them each epoch. Templates are chosen per pick from the same
+seed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -121,25 +123,43 @@ class InstructionTuning(ImageRecords):
                 out[f"{name}:{kind}" if several else name] = (kind, items)
         return out
 
-    def records(self, files: list[str], root: str) -> list[dict]:
-        """`samples` (image, instruction, response) records drawn from the mixture."""
+    def records(self, files: list[str], root: str) -> Mixture:
+        """`samples` (image, instruction, response) records drawn from the mixture, each made
+        when it is read (streamed: memory holds the datasets, not the samples)."""
         data = self.datasets(files, root)
         mixer = Mixer({n: len(items) for n, (_, items) in data.items()}, self.seed, self.factors)
-        out = []
-        for k in range(self.samples):
-            name, i = mixer.pick(k)
-            kind, items = data[name]
-            item, templates = items[i], TEMPLATES[kind]
-            template = templates[int(np.random.default_rng([self.seed, k, 1]).integers(len(templates)))]
-            out.append({"image": item["image"], "input": template.format(item["fill"]) if "{}" in template
-                        else template, "target": item["response"], "dataset": name})
-        return out
+        return Mixture(data, mixer, self.samples, self.seed)
 
     def losses(self, model: PrefixLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         images = batch["image"].to(ctx.device)
         lm = prefix_lm_loss(model, images, [f"{x} " for x in batch["input"]], list(batch["target"]),
                             self.max_length, self.lm, ctx.device)
         return {"loss": lm, "lm": lm}
+
+
+class Mixture(Sequence):
+    """The mixture's first `n` picks as a read-only sequence of records: record k is made
+    from pick k of the mixer and a template drawn from (seed, k), so any k, on any rank and after
+    any resume, is the same record."""
+
+    def __init__(self, data: dict[str, tuple[Kind, list[dict]]], mixer: Mixer, n: int, seed: int):
+        self.data, self.mixer, self.n, self.seed = data, mixer, n, seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self.n))]
+        if not -self.n <= k < self.n:
+            raise IndexError(k)
+        k %= self.n
+        name, i = self.mixer.pick(k)
+        kind, items = self.data[name]
+        item, templates = items[i], TEMPLATES[kind]
+        template = templates[int(np.random.default_rng([self.seed, k, 1]).integers(len(templates)))]
+        asked = template.format(item["fill"]) if "{}" in template else template
+        return {"image": item["image"], "input": asked, "target": item["response"], "dataset": name}
 
 
 def _items(kind: Kind, path: str, root: str, max_words: int) -> list[dict]:
