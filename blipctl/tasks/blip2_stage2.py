@@ -69,23 +69,24 @@ def split_at_random_word(texts: list[str], prompt: str = "") -> tuple[list[str],
 
 def prefix_lm_loss(model: PrefixLearner, images: torch.Tensor, inputs: list[str], targets: list[str],
                    max_length: int, loss: LMLoss, device: torch.device,
-                   reduction: str = "mean") -> torch.Tensor:
+                   reduction: str = "mean", max_target: int | None = None) -> torch.Tensor:
     """The LM loss of `targets` written after the image queries and `inputs` (per-row prompts,
     which an InstructBLIP Q-Former reads too).
     Decoder-only: one sequence, BOS input target END, the inputs masked (each truncated apart, so
     a long input never cuts its target off, as in LAVIS). Encoder-decoder: the
     inputs are encoded after the queries, the targets decoded from the start token.
-    reduction: `mean` over the world's target tokens, or `sum`, one per row (B,)."""
+    reduction: `mean` over the world's target tokens, or `sum`, one per row (B,). max_target: the
+    targets' tokens, if not `max_length` (InstructBLIP's: 128 in, 256 out)."""
     codec, lm = model.codec, model.llm
     if lm.encoder_decoder:
         in_ids, in_mask = codec.encode(inputs, max_length, device)
-        out_ids, out_mask = codec.encode(targets, max_length, device)
+        out_ids, out_mask = codec.encode(targets, max_target or max_length, device)
         start = torch.full_like(out_ids[:, :1], lm.decoder_start)
         dec, dec_mask = torch.cat([start, out_ids], 1), torch.cat([torch.ones_like(start), out_mask], 1)
         logits = model.logits(images, in_ids, in_mask, dec, dec_mask, prompts=inputs)  # (B, T + 1, V)
         return loss(logits, dec, dec_mask, reduction=reduction)
     # [BOS input; target END], each input's tokens counted (none without one, where BOS is a target)
-    ids, mask, prompt = codec.joined(inputs, targets, max_length, model.eos, device)
+    ids, mask, prompt = codec.joined(inputs, targets, max_length, model.eos, device, max_target)
     Q = model.qformer.cfg.queries
     # (B, 1 + T, V): the last query predicts BOS
     logits = model.logits(images, ids, mask, prompts=inputs)[:, Q - 1:]

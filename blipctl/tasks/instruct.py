@@ -89,20 +89,21 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 class InstructionTuning(ImageRecords):
     """kinds: {annotation file name: caption | vqa | vqg}; factors: {file name: weight factor}
     (the paper's manual adjustments of the square-root rule); samples: picks drawn from the
-    mixture; max_length: instruction and response tokens each (LAVIS: 128 in, 256 out)."""
+    mixture; max_length: instruction tokens, max_response: response tokens (default max_length;
+    LAVIS: 128 in, 256 out)."""
 
     needs = PrefixLearner
 
     def __init__(self, kinds: dict[str, Kind | list[Kind]], factors: dict[str, float] | None = None,
-                 samples: int = 10000, seed: int = 0, max_length: int = 128, max_words: int = 50,
-                 label_smoothing: float = 0.0):
+                 samples: int = 10000, seed: int = 0, max_length: int = 128, max_response: int | None = None,
+                 max_words: int = 50, label_smoothing: float = 0.0):
         for name, kind in kinds.items():
             for k in [kind] if isinstance(kind, str) else kind:
                 if k not in TEMPLATES:
                     raise ConfigError(f"recipe key `task.kinds.{name}`: expected caption, vqa, vqg or "
                                       f"conversation, got {k!r}")
         self.kinds, self.factors, self.samples, self.seed = dict(kinds), dict(factors or {}), samples, seed
-        self.max_length, self.max_words = max_length, max_words
+        self.max_length, self.max_response, self.max_words = max_length, max_response, max_words
         self.lm = LMLoss(label_smoothing)
 
     def datasets(self, files: list[str], root: str) -> dict[str, tuple[Kind, list[dict]]]:
@@ -133,7 +134,7 @@ class InstructionTuning(ImageRecords):
     def losses(self, model: PrefixLearner, batch: dict, ctx: Context) -> dict[str, torch.Tensor]:
         images = batch["image"].to(ctx.device)
         lm = prefix_lm_loss(model, images, [f"{x} " for x in batch["input"]], list(batch["target"]),
-                            self.max_length, self.lm, ctx.device)
+                            self.max_length, self.lm, ctx.device, max_target=self.max_response)
         return {"loss": lm, "lm": lm}
 
 

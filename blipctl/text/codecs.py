@@ -183,11 +183,13 @@ class LMText:
                              truncation=max_length is not None, max_length=max_length, return_tensors="pt")
         return enc.input_ids.to(device), enc.attention_mask.to(device)
 
-    def joined(self, inputs: list[str], targets: list[str], max_length: int, end: int, device=None):
+    def joined(self, inputs: list[str], targets: list[str], max_length: int, end: int, device=None,
+               max_target: int | None = None):
         """Decoder-only training rows as LAVIS's `concat_text_input_output` builds them: each
         input (BOS first, truncated on the left to `max_length` tokens), then its target
-        (truncated on the right to `max_length` - 1) and `end`, right-padded. Returns the (B, T)
-        ids and mask and the (B,) input lengths (0 for an empty input, whose BOS is a target).
+        (truncated on the right to `max_target`, default `max_length`, less 1) and `end`,
+        right-padded. Returns the (B, T) ids and mask and the (B,) input lengths (0 for an empty
+        input, whose BOS is a target).
         An input's trailing whitespace moves to its target ("a photo of " + "cat" is read as
         "a photo of" + " cat"), so the target's first word keeps the token it has in the text."""
         import torch
@@ -197,7 +199,7 @@ class LMText:
         rows, lengths = [], []
         for p, t, head in zip(inputs, targets, heads, strict=True):
             tail = tok(p[len(p.rstrip()):] + t, add_special_tokens=False, truncation=True,
-                       max_length=max_length - 1).input_ids
+                       max_length=(max_target or max_length) - 1).input_ids
             rows.append(head + tail + [end])
             lengths.append(len(head) if p else 0)
         ids, mask = padded(rows, tok.pad_token_id, device)

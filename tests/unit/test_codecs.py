@@ -81,3 +81,7 @@ def test_lm_training_rows_keep_the_target_when_the_input_is_long(tmp_path):
     assert rows[0][12:-1] == tok(" two stars", add_special_tokens=False).input_ids
     whole = tok("a photo of a cat").input_ids  # the same tokens as the text written whole
     assert rows[1][:-1] == whole and rows[2][:-1] == tok("a cat").input_ids
+    # a target may have its own limit (InstructBLIP: 128 in, 256 out)
+    ids, mask, lengths = codec.joined([long], [long], 12, end=99, max_target=20)
+    row = ids[0][mask[0].bool()].tolist()
+    assert lengths.tolist() == [12] and len(row) == 12 + 20 and row[-1] == 99
