@@ -332,7 +332,7 @@ def train_step(run: Run, batch: dict) -> dict[str, float]:
     batch = _readable(run, batch)
     if batch is None:
         return {}
-    run.lr = lr_at(run.cfg.optim, run.epoch, run.step - run.epoch * run.steps_per_epoch)
+    run.lr = lr_at(run.cfg.optim, run.epoch, run.step - run.epoch * run.steps_per_epoch, run.step, run.total)
     set_lr(run.optimizer, run.lr)
     boundary = run.batch % run.accum == 0
     out = _forward_backward(run, batch, boundary)

@@ -35,8 +35,9 @@ class OptimConfig:
     weight_decay: float = 0.05            # every parameter, as BLIP does (but see no_decay_1d)
     betas: tuple[float, float] = (0.9, 0.999)
     # cosine (BLIP fine-tuning), step (BLIP pretraining), warmup_cosine (BLIP-2, LAVIS's
-    # linear_warmup_cosine_lr); see schedule.lr_at
-    schedule: Literal["cosine", "step", "warmup_cosine"] = "cosine"
+    # linear_warmup_cosine_lr), warmup_cosine_steps (InstructBLIP: cosine over the run's steps);
+    # see schedule.lr_at
+    schedule: Literal["cosine", "step", "warmup_cosine", "warmup_cosine_steps"] = "cosine"
     warmup_lr: float = 1e-6               # step, warmup_cosine: linear warmup in the first epoch...
     warmup_steps: int = 0                 # ...over this many optimizer steps
     decay_rate: float = 0.9               # step schedule: lr * decay_rate ** epoch

@@ -37,3 +37,16 @@ def test_warmup_cosine_as_lavis_trains_blip2():
     assert lr_at(cfg, 3, 0) == lr_at(cfg, 3, 777) == pytest.approx(want)
     # an epoch shorter than the warmup: epoch 1 starts on the cosine, as in LAVIS
     assert lr_at(cfg, 1, 0) == pytest.approx((1e-4 - 1e-5) * 0.5 * (1 + math.cos(math.pi / 10)) + 1e-5)
+
+
+def test_warmup_cosine_over_steps_as_instructblip_tunes():
+    # the InstructBLIP paper: 1000 warmup steps from 1e-8 to 1e-5, then cosine to 0 over the run (60K steps)
+    cfg = OptimConfig(lr=1e-5, min_lr=0.0, warmup_lr=1e-8, warmup_steps=1000, schedule="warmup_cosine_steps",
+                      epochs=1)
+    assert lr_at(cfg, 0, 0, 0, 60000) == pytest.approx(1e-8)
+    assert lr_at(cfg, 0, 500, 500, 60000) == pytest.approx(1e-8 + (1e-5 - 1e-8) / 2)
+    assert lr_at(cfg, 0, 1000, 1000, 60000) == pytest.approx(1e-5)
+    assert lr_at(cfg, 0, 30500, 30500, 60000) == pytest.approx(1e-5 / 2)  # half-way through the cosine
+    assert lr_at(cfg, 0, 60000, 60000, 60000) == pytest.approx(0.0, abs=1e-15)
+    # the run's step, not the epoch's, drives it: epochs of 100 steps change nothing
+    assert lr_at(cfg, 305, 0, 30500, 60000) == lr_at(cfg, 0, 30500, 30500, 60000)
