@@ -99,14 +99,16 @@ demo-blip2: setup
 # builds it), then instruction tuning on captions and three kinds of questions with the paper's
 # templates and square-root mixture, colour questions held out; once with the Q-Former reading the
 # instruction (InstructBLIP), once blind to it (the paper's ablation). Every model answers the VQA
-# test split zero-shot; the table splits it by question kind. Side by side, one thread each.
+# test split zero-shot; the table splits it by question kind. Independent steps run side by side,
+# one thread each (the LM pretrains while the tower and stage 1 do).
 INSTRUCTED := instructblip instructblip_blind
 demo-instructblip: setup
 	rm -rf runs/mini && mkdir -p runs/mini/logs
 	$(BIN)/blipctl data synth mini/corpus
-	set -e; pids=; for r in pretrain lm_t5; do $(B2) pretrain mini/$$r > runs/mini/logs/$$r.log 2>&1 & \
-		pids="$$pids $$!"; done; for p in $$pids; do wait $$p || { tail -5 runs/mini/logs/*.log; exit 1; }; done
-	$(BIN)/blipctl pretrain mini/blip2_stage1
+	set -e; L=runs/mini/logs; $(B2) pretrain mini/lm_t5 > $$L/lm_t5.log 2>&1 & lm=$$!; \
+		{ $(B2) pretrain mini/pretrain > $$L/pretrain.log 2>&1 && \
+		  $(B2) pretrain mini/blip2_stage1 > $$L/blip2_stage1.log 2>&1; } || { kill $$lm; tail -5 $$L/*.log; exit 1; }; \
+		wait $$lm || { tail -5 $$L/lm_t5.log; exit 1; }
 	$(BIN)/blipctl pretrain mini/blip2_t5
 	set -e; pids=; for r in $(INSTRUCTED); do $(B2) finetune mini/$$r > runs/mini/logs/$$r.log 2>&1 & \
 		pids="$$pids $$!"; done; for p in $$pids; do wait $$p || { tail -5 runs/mini/logs/instructblip*.log; exit 1; }; done
