@@ -28,11 +28,17 @@ def score_per_image(res: dict, gt_path: str, spice: bool = True,
     """`score`, and each captioned image's CIDEr in percent, in `res` order (None for a
     ground truth with NoCaps domains)."""
     gts, domains = read_coco_gt(gt_path)
+    return scored_against(res, gts, domains, gt_path, spice, partial)
+
+
+def scored_against(res: dict, gts: dict, domains: dict | None, where: str, spice: bool = True,
+                   partial: bool = False) -> tuple[dict, np.ndarray | None]:
+    """`score_per_image` against references {image_id: [captions]} read from `where`."""
     if partial:
         gts = {i: g for i, g in gts.items() if i in res}
     missing = [i for i in gts if i not in res]
     if missing:
-        raise BlipctlError(f"{gt_path}: {len(missing)} image(s) have no predicted caption "
+        raise BlipctlError(f"{where}: {len(missing)} image(s) have no predicted caption "
                            f"(first: image_id {missing[0]})")
     if domains:
         return {d: _percent(m) for d, m in nocaps_breakdown(gts, res, domains, spice=spice).items()}, None
@@ -58,12 +64,10 @@ class CaptionEval:
     @torch.no_grad()
     def __call__(self, model: Captioner, data: EvalData, device: torch.device,
                  dtype: torch.dtype) -> Evaluation:
-        if not data.gt:
-            raise BlipctlError("recipe key `data.gt`: caption evaluation needs a COCO-format ground "
-                               "truth file (e.g. caption_test_gt.json)")
+        split = read_json_list(f"{data.root}/{data.annotations}")
         records = [{"image": f"{data.root}/{r['image']}", "image_id": image_id(r, i),
-                    "where": f"{data.annotations}:{i}"}
-                   for i, r in enumerate(read_json_list(f"{data.root}/{data.annotations}"))]
+                    "where": f"{data.annotations}:{i}"} for i, r in enumerate(split)]
+        refs = None if data.gt else references(split, records, data.annotations)
         size = data.image_size or model.image_size
         res, bad = {}, []
         for batch in eval_batches(records, image_sample(size, False), data.batch_size, data.workers, bad):
@@ -71,6 +75,22 @@ class CaptionEval:
             caps = model.caption(images, self.prompt, self.decode)
             res.update(zip(batch["image_id"], caps, strict=True))
         # unreadable images are left out of the ground truth too; the run reports them
-        metrics, cider = score_per_image(res, f"{data.root}/{data.gt}", self.spice, partial=bool(bad))
+        if refs is None:
+            metrics, cider = score_per_image(res, f"{data.root}/{data.gt}", self.spice, partial=bool(bad))
+        else:
+            metrics, cider = scored_against(res, refs, None, data.annotations, self.spice, partial=bool(bad))
         arrays = {} if cider is None else {"cider_per_image": cider}  # predictions.json order
         return Evaluation(coco_results(res), metrics, arrays, bad=bad)
+
+
+def references(split: list[dict], records: list[dict], name: str) -> dict:
+    """{image_id: [captions]} from a split whose records carry their references (`caption`: a
+    list, as BLIP's Karpathy test files do), for a recipe without `data.gt`."""
+    refs = {}
+    for rec, r in zip(split, records, strict=True):
+        caps = rec.get("caption")
+        if not isinstance(caps, list) or not caps or not all(isinstance(c, str) for c in caps):
+            raise BlipctlError(f"{r['where']}: no `caption` list to score against; give the recipe "
+                               f"`data.gt`, a COCO-format ground truth for {name}")
+        refs.setdefault(r["image_id"], []).extend(caps)
+    return refs

@@ -4,6 +4,7 @@ formats, `eval score` agreeing with the run, `--check`, zero-shot from pretraini
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -36,6 +37,19 @@ def test_caption_eval_writes_coco_results_and_score_agrees(hf_caption_dir, corpu
     assert set(metrics) == {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider"}
     assert "cider" in r.stdout and "bleu_4" in r.stdout  # the table
     assert score("caption", tmp_path / "predictions.json", root / "caption_test_gt.json") == metrics
+    # without data.gt the split's own `caption` lists are the references: the same figures
+    r = evaluate("mini/eval_caption", hf_caption_dir[0], root, tmp_path / "refs", "task.spice=false",
+                 "data.gt=null")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "refs" / "metrics.json").read_text()) == metrics
+    split = json.loads((root / "caption_test.json").read_text())
+    for rec in split[1:]:
+        rec["caption"] = rec["caption"][:1]  # fewer references: other figures
+    del split[0]["caption"]
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    r = evaluate("mini/eval_caption", hf_caption_dir[0], root, tmp_path / "bad", "data.gt=null",
+                 f"data.annotations={os.path.relpath(tmp_path / 'split.json', root)}")
+    assert r.returncode == 1 and "split.json:0: no `caption` list" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_vqa_eval_ranks_answers_and_score_agrees(hf_vqa_dir, corpus, tmp_path):

@@ -31,8 +31,8 @@ def test_the_encoder_goes_to_retrieval_text_and_its_momentum_copy_too(pretrain):
     assert torch.equal(r.text_m.layers[0].attn.q.weight, pre.encoder_m.layers[0].attn.q.weight)
     assert torch.equal(r.image_queue, pre.image_queue) and torch.equal(r.itm_head.weight, pre.itm_head.weight)
     assert report.missing == ["idx_queue"] and not report.skipped
-    assert str(report) == (f"{len(report.loaded)} tensors from {path}; 1 not in it, kept at "
-                           "initialisation (idx_queue)")
+    assert str(report) == (f"{len(report.loaded)} tensors from {path}; 1 not in it, kept as "
+                           "built (idx_queue)")
 
 
 def test_nlvr_twin_cross_attention_starts_from_the_single_one(pretrain):
