@@ -45,3 +45,11 @@ def eval_batches(records: list[dict], make: Callable, batch_size: int, workers: 
         bad.extend(batch["bad"])
         if batch["size"]:
             yield batch
+
+
+def decode_overrides(num_beams: int | None, max_length: int | None, min_length: int | None,
+                     length_penalty: float | None) -> dict[str, Any]:
+    """The decoding keys a recipe sets, to replace in the model's own `answer_decode`."""
+    given = {"num_beams": num_beams, "max_length": max_length, "min_length": min_length,
+             "length_penalty": length_penalty}
+    return {k: v for k, v in given.items() if v is not None}

@@ -13,7 +13,13 @@ from blipctl.data.loader import image_sample
 from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
-from blipctl.eval.caption_metric import caption_scores_per_image, coco_results, nocaps_breakdown, read_coco_gt
+from blipctl.eval.caption_metric import (
+    caption_scores_per_image,
+    coco_results,
+    nocaps_breakdown,
+    read_coco_gt,
+    read_coco_images,
+)
 from blipctl.models.protocols import Captioner
 
 
@@ -64,10 +70,7 @@ class CaptionEval:
     @torch.no_grad()
     def __call__(self, model: Captioner, data: EvalData, device: torch.device,
                  dtype: torch.dtype) -> Evaluation:
-        split = read_json_list(f"{data.root}/{data.annotations}")
-        records = [{"image": f"{data.root}/{r['image']}", "image_id": image_id(r, i),
-                    "where": f"{data.annotations}:{i}"} for i, r in enumerate(split)]
-        refs = None if data.gt else references(split, records, data.annotations)
+        records, refs, domains = split_records(data)
         size = data.image_size or model.image_size
         res, bad = {}, []
         for batch in eval_batches(records, image_sample(size, False), data.batch_size, data.workers, bad):
@@ -75,12 +78,39 @@ class CaptionEval:
             caps = model.caption(images, self.prompt, self.decode)
             res.update(zip(batch["image_id"], caps, strict=True))
         # unreadable images are left out of the ground truth too; the run reports them
+        where = data.annotations if refs is not None else f"{data.root}/{data.gt}"
         if refs is None:
-            metrics, cider = score_per_image(res, f"{data.root}/{data.gt}", self.spice, partial=bool(bad))
-        else:
-            metrics, cider = scored_against(res, refs, None, data.annotations, self.spice, partial=bool(bad))
+            refs, domains = read_coco_gt(where)
+        metrics, cider = scored_against(res, refs, domains, where, self.spice, partial=bool(bad))
         arrays = {} if cider is None else {"cider_per_image": cider}  # predictions.json order
         return Evaluation(coco_results(res), metrics, arrays, bad=bad)
+
+
+def split_records(data: EvalData) -> tuple[list[dict], dict | None, dict | None]:
+    """The split's records {image, image_id, where}, and without `data.gt` its own references
+    {image_id: [captions]} and NoCaps domains (or None). The split is a list of BLIP records
+    `[{image, caption?: [..], image_id?}]`, or a COCO-format captions file (`{images: [{id,
+    file_name, domain?}], annotations}`, as NoCaps and COCO release theirs)."""
+    path = f"{data.root}/{data.annotations}"
+    if _json_object(path):
+        records = [{"image": f"{data.root}/{name}", "image_id": i, "where": f"{data.annotations}:{i}"}
+                   for i, name in read_coco_images(path)]
+        refs, domains = (None, None) if data.gt else read_coco_gt(path)
+        return records, refs, domains
+    split = read_json_list(path)
+    records = [{"image": f"{data.root}/{r['image']}", "image_id": image_id(r, i),
+                "where": f"{data.annotations}:{i}"} for i, r in enumerate(split)]
+    return records, (None if data.gt else references(split, records, data.annotations)), None
+
+
+def _json_object(path: str) -> bool:
+    """Whether a JSON file holds an object at the top (its first non-blank character is "{")."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False  # read_json_list names the file
+    return head.startswith("{")
 
 
 def references(split: list[dict], records: list[dict], name: str) -> dict:

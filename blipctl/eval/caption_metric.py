@@ -134,6 +134,21 @@ def read_coco_gt(path: str | Path) -> tuple[dict[Any, list[str]], dict[Any, str]
     return gts, (domains or None)
 
 
+def read_coco_images(path: str | Path) -> list[tuple[Any, str]]:
+    """(id, file_name) of each image of a COCO-format captions file (NoCaps' and COCO's official
+    files), in file order."""
+    data = _load_json(path)
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        raise BlipctlError(f"{path}: expected a JSON object with an \"images\" list")
+    out = []
+    for i, img in enumerate(images):
+        if not isinstance(img, dict) or "id" not in img or not isinstance(img.get("file_name"), str):
+            raise BlipctlError(f"{path}: images[{i}] needs \"id\" and a string \"file_name\"")
+        out.append((img["id"], img["file_name"]))
+    return out
+
+
 # ---- internals ---------------------------------------------------------------------------------
 
 def _load_json(path: str | Path) -> Any:

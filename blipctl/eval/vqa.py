@@ -13,7 +13,7 @@ import torch
 from blipctl.data.annotations import read_json_list, vqa_records
 from blipctl.data.loader import image_sample
 from blipctl.errors import BlipctlError
-from blipctl.eval.batches import EvalData, Evaluation, eval_batches
+from blipctl.eval.batches import EvalData, Evaluation, decode_overrides, eval_batches
 from blipctl.eval.vqa_metric import gqa_accuracy, vqa_accuracy
 from blipctl.models.protocols import Answerer, AnswerRanker, require
 
@@ -67,9 +67,7 @@ class VQAEval:
         if mode not in ("rank", "generate"):
             raise BlipctlError(f"recipe key `task.mode`: expected rank or generate, got {mode!r}")
         self.mode, self.k_test, self.prompt, self.metric = mode, k_test, prompt, metric
-        given = {"num_beams": num_beams, "max_length": max_length, "min_length": min_length,
-                 "length_penalty": length_penalty}
-        self.decode = {k: v for k, v in given.items() if v is not None}
+        self.decode = decode_overrides(num_beams, max_length, min_length, length_penalty)
 
     @torch.no_grad()
     def __call__(self, model: Answerer, data: EvalData, device: torch.device,

@@ -52,6 +52,26 @@ def test_caption_eval_writes_coco_results_and_score_agrees(hf_caption_dir, corpu
     assert r.returncode == 1 and "split.json:0: no `caption` list" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_caption_eval_reads_a_coco_format_split_with_nocaps_domains(hf_caption_dir, corpus, tmp_path):
+    root, _ = corpus
+    split = json.loads((root / "caption_test.json").read_text())[:6]
+    domains = ["in-domain", "near-domain", "out-domain"]
+    nocaps = {"images": [{"id": r["image_id"], "file_name": r["image"], "domain": domains[k % 3]}
+                         for k, r in enumerate(split)],
+              "annotations": [{"image_id": r["image_id"], "caption": c, "id": 10 * r["image_id"] + j}
+                              for r in split for j, c in enumerate(r["caption"])]}
+    (tmp_path / "nocaps_val.json").write_text(json.dumps(nocaps))
+    rel = os.path.relpath(tmp_path / "nocaps_val.json", root)
+    r = evaluate("mini/eval_caption", hf_caption_dir[0], root, tmp_path / "out", "task.spice=false",
+                 "data.gt=null", f"data.annotations={rel}")
+    assert r.returncode == 0, r.stderr
+    preds = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert [p["image_id"] for p in preds] == [r["image_id"] for r in split]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics) == {"in-domain", "near-domain", "out-domain", "entire"}
+    assert score("caption", tmp_path / "out" / "predictions.json", tmp_path / "nocaps_val.json") == metrics
+
+
 def test_vqa_eval_ranks_answers_and_score_agrees(hf_vqa_dir, corpus, tmp_path):
     root, _ = corpus
     r = evaluate("mini/eval_vqa", hf_vqa_dir[0], root, tmp_path)
