@@ -3,7 +3,9 @@
 
 Each model answers the whole VQA test split zero-shot ("Question: {} Short answer:"); the
 VQAv2 accuracy is split by question kind. Colour questions were held out of instruction tuning
-(no colour question, in any template, was trained on); the other kinds were held in."""
+(no colour question, in any template, was trained on); the other kinds were held in (but for the
+captions-only control, which saw no question). The held-out figure pools the colour questions of
+the test and validation splits, with paired bootstrap intervals against the mini BLIP-2."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from blipctl.eval.vqa_metric import question_accuracy
 MODELS = (("mini BLIP-2 (stage 2 on captions; no instruction tuning)", "blip2_t5"),
           ("mini InstructBLIP (instruction-tuned; the Q-Former reads the instruction)", "instructblip_t5"),
           ("instruction-tuned, the Q-Former blind to the instruction (paper's ablation)",
-           "instructblip_t5_blind"))
+           "instructblip_t5_blind"),
+          ("control: the same tuning on captions alone (no question of any kind)", "instructblip_t5_captions"))
 KINDS = (("colour (held out)", "what color is the"), ("count", "how many"), ("exists", "is there a"),
          ("where", "where is the"))
 
