@@ -23,7 +23,8 @@ MODELS = (("mini BLIP-2 (stage 2 on captions; no instruction tuning)", "blip2_t5
           ("mini InstructBLIP (instruction-tuned; the Q-Former reads the instruction)", "instructblip_t5"),
           ("instruction-tuned, the Q-Former blind to the instruction (paper's ablation)",
            "instructblip_t5_blind"),
-          ("control: the same tuning on captions alone (no question of any kind)", "instructblip_t5_captions"))
+          ("control: the same tuning on captions alone (no question of any kind)",
+           "instructblip_t5_captions"))
 KINDS = (("colour (held out)", "what color is the"), ("count", "how many"), ("exists", "is there a"),
          ("where", "where is the"))
 
