@@ -25,7 +25,7 @@ for _name, _value in HUB_TIMEOUTS.items():
 
 app = typer.Typer(
     name="blipctl",
-    help="Train, evaluate and run BLIP from the shell (BLIP-2 and InstructBLIP are planned).",
+    help="Train, evaluate and run BLIP, BLIP-2 and InstructBLIP from the shell.",
     epilog="Logs and progress go to stderr, results to stdout. "
     "Exit codes: 0 ok, 1 some items failed, 2 usage or recipe error.",
     no_args_is_help=True,

@@ -49,10 +49,10 @@ def _warn_if_changed(path: Path, now: dict) -> None:
 
 
 def pretrain(args: list[str] = RECIPE_ARGS, dry_run: bool = DRY_RUN, resume: Path = RESUME) -> None:
-    """Pretrain BLIP (ITC + ITM + LM); one process, torchrun (DDP) or DeepSpeed ZeRO."""
+    """Pretrain BLIP or BLIP-2 (stage 1 or 2); one process, torchrun (DDP) or DeepSpeed ZeRO."""
     _train("blipctl.workflows.train.pretrain", args, dry_run, resume)
 
 
 def finetune(args: list[str] = RECIPE_ARGS, dry_run: bool = DRY_RUN, resume: Path = RESUME) -> None:
-    """Fine-tune for captioning, retrieval, VQA or NLVR2 (the recipe's `task`)."""
+    """Fine-tune (caption, retrieval, VQA, NLVR2) or instruction-tune (the recipe's `task`)."""
     _train("blipctl.workflows.train.finetune", args, dry_run, resume)
