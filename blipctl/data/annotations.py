@@ -20,20 +20,42 @@ from blipctl.data.text import pre_caption, pre_question
 from blipctl.errors import BlipctlError
 
 
-def read_json_list(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
+def annotation_text(path: Path) -> str:
+    """An annotation file's text; a missing file or a folder is a one-line error."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BlipctlError(f"{path}: no such annotation file") from None
+    except IsADirectoryError:
+        raise BlipctlError(f"{path}: is a folder, expected an annotation file") from None
+
+
+def read_json(path: str | Path, kind: type | None = None) -> Any:
+    """A whole JSON annotation file; with `kind` (dict or list), what it must hold at the top."""
+    path = Path(path)
+    try:
+        data = json.loads(annotation_text(path))
     except json.JSONDecodeError as e:
         raise BlipctlError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    if kind is dict and not isinstance(data, dict):
+        raise BlipctlError(f"{path}: expected a JSON object at the top, got {type(data).__name__}")
+    if kind is list:
+        return json_records(data, path)
+    return data
+
+
+def json_records(data: Any, path: Path) -> list[dict[str, Any]]:
+    """`data`, checked to be a list of objects (records)."""
     if not isinstance(data, list):
         raise BlipctlError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     for i, rec in enumerate(data):
         if not isinstance(rec, dict):
             raise BlipctlError(f"{path}: record {i}: expected an object, got {type(rec).__name__}")
     return data
+
+
+def read_json_list(path: str | Path) -> list[dict[str, Any]]:
+    return read_json(path, list)
 
 
 def _field(rec: dict, key: str, types: type | tuple, path: Path, i: int) -> Any:

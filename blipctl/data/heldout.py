@@ -31,38 +31,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from blipctl.data.annotations import _field, _where, read_json_list
+from blipctl.data.annotations import _field, _where, annotation_text, json_records, read_json, read_json_list
 from blipctl.errors import BlipctlError
 
 Record = dict[str, Any]
 
 
-def _load_json(path: Path, kind: type) -> Any:
-    """A whole JSON file, which must hold a `kind` (dict or list) at the top."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BlipctlError(f"{path}: no such annotation file") from None
-    except IsADirectoryError:
-        raise BlipctlError(f"{path}: is a folder, expected an annotation file") from None
-    except json.JSONDecodeError as e:
-        raise BlipctlError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    if not isinstance(data, kind):
-        raise BlipctlError(f"{path}: expected a JSON {'object' if kind is dict else 'list'} at the top, "
-                           f"got {type(data).__name__}")
-    return data
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     """One JSON object per line (blank lines skipped); record i is the i-th object."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise BlipctlError(f"{path}: no such annotation file") from None
-    except IsADirectoryError:
-        raise BlipctlError(f"{path}: is a folder, expected an annotation file") from None
     out = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(annotation_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -146,11 +124,8 @@ class TextVQA:
         if self.ocr_path is None:
             return {}
         path = Path(self.ocr_path)
-        data = _top(_load_json(path, dict), "data", list, path)
         out = {}
-        for i, rec in enumerate(data):
-            if not isinstance(rec, dict):
-                raise BlipctlError(f"{path}: record {i}: expected an object, got {type(rec).__name__}")
+        for i, rec in enumerate(json_records(_top(read_json(path, dict), "data", list, path), path)):
             tokens = _field(rec, "ocr_tokens", list, path, i)
             if not all(isinstance(t, str) for t in tokens):
                 raise BlipctlError(f"{path}: record {i}: `ocr_tokens` should be a list of strings")
@@ -159,12 +134,10 @@ class TextVQA:
 
     def __call__(self, path: str, image_root: str) -> list[Record]:
         path, root = Path(path), Path(image_root)
-        data = _top(_load_json(path, dict), "data", list, path)
+        data = json_records(_top(read_json(path, dict), "data", list, path), path)
         ocr = self._ocr()
         out = []
         for i, rec in enumerate(data):
-            if not isinstance(rec, dict):
-                raise BlipctlError(f"{path}: record {i}: expected an object, got {type(rec).__name__}")
             image_id = _field(rec, "image_id", str, path, i)
             out.append({"image": str(root / self.image_dir / f"{image_id}.jpg"),
                         "question": _field(rec, "question", str, path, i),
@@ -216,7 +189,7 @@ class GQA:
     def __call__(self, path: str, image_root: str) -> list[Record]:
         path, root = Path(path), Path(image_root)
         out = []
-        for qid, rec in _records_of(_load_json(path, dict), path):
+        for qid, rec in _records_of(read_json(path, dict), path):
             image_id = _field(rec, "imageId", str, path, qid)
             out.append({"image": str(root / "images" / f"{image_id}.jpg"),
                         "question": _field(rec, "question", str, path, qid),
@@ -292,11 +265,11 @@ class IconQA:
         path = Path(path)
         if path.is_dir():
             return self._folder(path / self.task if (path / self.task).is_dir() else path, image_root)
-        problems = _load_json(path, dict)
+        problems = read_json(path, dict)
         splits = path.parent / "pid_splits.json"
         if splits.exists():
             key = f"{self.task}_{self.split}"
-            pids = _top(_load_json(splits, dict), key, list, splits)
+            pids = _top(read_json(splits, dict), key, list, splits)
             for pid in pids:
                 if pid not in problems:
                     raise BlipctlError(f"{splits}: `{key}` lists problem {pid!r}, absent from {path.name}")
@@ -323,7 +296,7 @@ class IconQA:
         out = []
         for d in dirs:
             data = d / "data.json"
-            rec = _load_json(data, dict)
+            rec = read_json(data, dict)
             out.append(self._record(rec, d.name, root / d.name / "image.png", data, f"{d.name}/data.json"))
         return out
 
@@ -354,7 +327,7 @@ class ScienceQA:
     def __call__(self, path: str, image_root: str) -> list[Record]:
         path, root = Path(path), Path(image_root)
         out = []
-        for pid, rec in _records_of(_load_json(path, dict), path):
+        for pid, rec in _records_of(read_json(path, dict), path):
             image = _field(rec, "image", (str, type(None)), path, pid)
             if _field(rec, "split", str, path, pid) != self.split or not image:
                 continue
@@ -430,7 +403,7 @@ class VisDial:
 
     def __call__(self, path: str, image_root: str) -> list[Record]:
         path, root = Path(path), Path(image_root)
-        data = _top(_load_json(path, dict), "data", dict, path)
+        data = _top(read_json(path, dict), "data", dict, path)
         dialogs = _top(data, "dialogs", list, path, "data")
         questions = _top(data, "questions", list, path, "data")
         answers = _top(data, "answers", list, path, "data")

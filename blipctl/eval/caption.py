@@ -5,20 +5,23 @@ out-domain breakdown."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from blipctl.data.annotations import image_id, read_json_list
+from blipctl.data.annotations import image_id, json_records, read_json
 from blipctl.data.loader import image_sample
 from blipctl.decode import DecodeConfig
 from blipctl.errors import BlipctlError
 from blipctl.eval.batches import EvalData, Evaluation, eval_batches
 from blipctl.eval.caption_metric import (
     caption_scores_per_image,
+    coco_gt,
+    coco_images,
     coco_results,
     nocaps_breakdown,
     read_coco_gt,
-    read_coco_images,
 )
 from blipctl.models.protocols import Captioner
 
@@ -91,26 +94,17 @@ def split_records(data: EvalData) -> tuple[list[dict], dict | None, dict | None]
     {image_id: [captions]} and NoCaps domains (or None). The split is a list of BLIP records
     `[{image, caption?: [..], image_id?}]`, or a COCO-format captions file (`{images: [{id,
     file_name, domain?}], annotations}`, as NoCaps and COCO release theirs)."""
-    path = f"{data.root}/{data.annotations}"
-    if _json_object(path):
+    path = Path(data.root) / data.annotations
+    split = read_json(path)
+    if isinstance(split, dict):
         records = [{"image": f"{data.root}/{name}", "image_id": i, "where": f"{data.annotations}:{i}"}
-                   for i, name in read_coco_images(path)]
-        refs, domains = (None, None) if data.gt else read_coco_gt(path)
+                   for i, name in coco_images(split, path)]
+        refs, domains = (None, None) if data.gt else coco_gt(split, path)
         return records, refs, domains
-    split = read_json_list(path)
+    split = json_records(split, path)
     records = [{"image": f"{data.root}/{r['image']}", "image_id": image_id(r, i),
                 "where": f"{data.annotations}:{i}"} for i, r in enumerate(split)]
     return records, (None if data.gt else references(split, records, data.annotations)), None
-
-
-def _json_object(path: str) -> bool:
-    """Whether a JSON file holds an object at the top (its first non-blank character is "{")."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            head = f.read(4096).lstrip()
-    except OSError:
-        return False  # read_json_list names the file
-    return head.startswith("{")
 
 
 def references(split: list[dict], records: list[dict], name: str) -> dict:

@@ -110,7 +110,11 @@ def read_coco_gt(path: str | Path) -> tuple[dict[Any, list[str]], dict[Any, str]
     """COCO ground truth `{"images": [{"id", "domain"?}], "annotations": [{"image_id", "caption"}]}`
     as ({image_id: captions}, {image_id: domain} or None when no image has a domain). Images
     without captions are left out."""
-    data = _load_json(path)
+    return coco_gt(_load_json(path), path)
+
+
+def coco_gt(data: Any, path: str | Path) -> tuple[dict[Any, list[str]], dict[Any, str] | None]:
+    """`read_coco_gt` of a file's loaded JSON."""
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise BlipctlError(f"{path}: expected a JSON object with \"images\" and \"annotations\" lists")
@@ -134,10 +138,9 @@ def read_coco_gt(path: str | Path) -> tuple[dict[Any, list[str]], dict[Any, str]
     return gts, (domains or None)
 
 
-def read_coco_images(path: str | Path) -> list[tuple[Any, str]]:
-    """(id, file_name) of each image of a COCO-format captions file (NoCaps' and COCO's official
-    files), in file order."""
-    data = _load_json(path)
+def coco_images(data: Any, path: str | Path) -> list[tuple[Any, str]]:
+    """(id, file_name) of each image of a COCO-format captions file's loaded JSON (NoCaps' and
+    COCO's official files), in file order."""
     images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, list):
         raise BlipctlError(f"{path}: expected a JSON object with an \"images\" list")
